@@ -1,0 +1,212 @@
+"""`params.yaml` loaded once into typed, frozen objects.
+
+Every mistake stops with a message that names the key, the value found and what is
+allowed, e.g. ``params.yaml: train.model = 'xgboost': must be one of
+'hist_gradient_boosting', 'logistic_regression'``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Literal, Self, TypeVar, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cauce import CauceError
+from cauce.metrics import METRICS
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+ModelName = Literal["hist_gradient_boosting", "logistic_regression"]
+MetricName = Literal[tuple(METRICS)]  # type: ignore[valid-type]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+PositiveInt = Annotated[int, Field(gt=0)]
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class ConfigError(CauceError, ValueError):
+    """A configuration file is missing, unreadable or breaks a rule."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class DataParams(_Section):
+    source: str = Field(min_length=1)
+    id_column: str
+    target: str
+    year_column: str
+    train_years: list[int] = Field(min_length=1)
+    test_size: Fraction
+    seed: int
+    # A seeded sample of the training years, for quick runs and tests; null keeps every row.
+    max_rows: PositiveInt | None = None
+
+
+class Imputation(_Section):
+    numeric: Literal["median", "mean"]
+    categorical: Literal["most_frequent"]
+
+
+class FeatureParams(_Section):
+    numeric: list[str]
+    ordinal: list[str]
+    categorical: list[str]
+    impute: Imputation
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.ordinal, *self.categorical]
+
+    @model_validator(mode="after")
+    def _each_column_once(self) -> Self:
+        if not self.columns:
+            raise ValueError("numeric/ordinal/categorical: at least one column is required")
+        repeated = sorted({c for c in self.columns if self.columns.count(c) > 1})
+        if repeated:
+            raise ValueError(
+                f"numeric/ordinal/categorical: listed more than once: {', '.join(repeated)}"
+            )
+        return self
+
+
+class HistGradientBoostingParams(_Section):
+    learning_rate: Annotated[float, Field(gt=0, le=1)]
+    max_iter: PositiveInt
+    max_leaf_nodes: Annotated[int, Field(ge=2)]
+    min_samples_leaf: PositiveInt
+    l2_regularization: Annotated[float, Field(ge=0)]
+    early_stopping: bool
+
+
+class LogisticRegressionParams(_Section):
+    C: Annotated[float, Field(gt=0)]
+    max_iter: PositiveInt
+
+
+class TrainParams(_Section):
+    model: ModelName
+    hist_gradient_boosting: HistGradientBoostingParams
+    logistic_regression: LogisticRegressionParams
+
+    def estimator_params(self) -> dict[str, Any]:
+        """The hyperparameters of the selected model."""
+        return getattr(self, self.model).model_dump()
+
+
+class PermutationImportanceParams(_Section):
+    n_repeats: PositiveInt
+    max_rows: PositiveInt
+
+
+class EvaluateParams(_Section):
+    threshold: Fraction
+    slices: list[str]
+    permutation_importance: PermutationImportanceParams
+
+
+class GateRule(_Section):
+    min: float | None = None
+    max: float | None = None
+    max_regression: Annotated[float, Field(ge=0)] | None = None
+
+
+class GroupGate(_Section):
+    metric: MetricName
+    max_regression: Annotated[float, Field(ge=0)]
+
+
+class GateParams(_Section):
+    metrics: dict[MetricName, GateRule]
+    groups: GroupGate
+
+    @model_validator(mode="after")
+    def _bounds_follow_direction(self) -> Self:
+        for name, rule in self.metrics.items():
+            right, wrong = ("min", "max") if METRICS[name].higher_is_better else ("max", "min")
+            value = getattr(rule, wrong)
+            if value is not None:
+                raise ValueError(
+                    f"metrics.{name}.{wrong} = {value}: {name} is better when "
+                    f"{'higher' if right == 'min' else 'lower'}, so bound it with {right}"
+                )
+        return self
+
+
+class Params(_Section):
+    data: DataParams
+    features: FeatureParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    gate: GateParams
+
+    @model_validator(mode="after")
+    def _columns_agree(self) -> Self:
+        special = {self.data.id_column, self.data.target, self.data.year_column}
+        clash = sorted(special & set(self.features.columns))
+        if clash:
+            raise ValueError(f"features: {', '.join(clash)} is an id, target or year column")
+        unknown = [c for c in self.evaluate.slices if c not in self.features.columns]
+        if unknown:
+            raise ValueError(
+                f"evaluate.slices: {', '.join(unknown)} must be feature columns "
+                f"(one of {', '.join(self.features.columns)})"
+            )
+        return self
+
+
+def load_params(path: Path = DEFAULT_PARAMS) -> Params:
+    """Read and check `params.yaml`; raise ConfigError naming key, value and rule."""
+    return parse_yaml(Params, path)
+
+
+def parse_yaml(model: type[Model], path: Path) -> Model:
+    """Load a YAML file into `model`, turning every problem into one ConfigError."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, found {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        problems = [_describe(model, e) for e in error.errors()]
+        raise ConfigError("\n".join(f"{path}: {p}" for p in problems)) from None
+
+
+def _describe(model: type[BaseModel], error: Any) -> str:
+    location = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        allowed = _fields_at(model, error["loc"][:-1])
+        return f"{location}: unknown key; allowed here: {', '.join(allowed)}"
+    if error["type"] == "missing":
+        return f"{location}: required key is missing"
+    if error["type"] == "literal_error":
+        allowed = error["ctx"]["expected"].replace(" or ", ", ")
+        return f"{location} = {error['input']!r}: must be one of {allowed}"
+    if error["type"] == "value_error":
+        # Our own cross-field rules start with the key they check, relative to `location`.
+        message = str(error["ctx"]["error"])
+        return f"{location}.{message}" if location else message
+    return f"{location} = {error['input']!r}: {error['msg'].lower()}"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at `loc`, walking into sub-sections and dict values."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            current = current.model_fields[part].annotation
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        if get_origin(current) in (Union, UnionType):  # X | None resolves to X
+            current = next(a for a in get_args(current) if a is not type(None))
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []

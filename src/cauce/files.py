@@ -1,0 +1,130 @@
+"""Writing outputs so that nothing is ever half-written, and the one-line stage log.
+
+Every output goes to a temporary sibling first and is renamed into place only when it
+is complete: a stage that fails leaves the previous outputs as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger("cauce")
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it over `target` on success."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        temporary.chmod(0o644)
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_with(target: Path, write: Callable[[Path], Any]) -> Path:
+    """Atomically write `target` with a function that writes to a given path."""
+    with atomic_path(target) as temporary:
+        write(temporary)
+    return target
+
+
+def write_text(target: Path, text: str) -> Path:
+    return write_with(target, lambda path: path.write_text(text, encoding="utf-8"))
+
+
+def write_json(target: Path, payload: Any) -> Path:
+    # A trailing newline, so end-of-file fixers leave DVC outputs alone.
+    return write_text(target, json.dumps(payload, indent=2) + "\n")
+
+
+def write_parquet(target: Path, frame: pd.DataFrame) -> Path:
+    return write_with(target, lambda path: frame.to_parquet(path, index=False))
+
+
+@contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield an empty temporary directory; it replaces `target` once the block succeeds.
+
+    The old directory is moved aside before the new one is renamed in, so a crash in
+    between leaves either the old or the new directory complete, never a mix.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+        staging.chmod(0o755)
+        retired = staging.with_name(staging.name + ".old")
+        if target.exists():
+            target.rename(retired)
+        staging.rename(target)
+        shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class StageLog:
+    """Collects what a stage read and wrote, and logs it as one line when it ends."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.read: list[str] = []
+        self.wrote: list[str] = []
+        self.notes: list[str] = []
+        self.started = time.perf_counter()
+
+    def reads(self, what: Path | str, rows: int | None = None) -> None:
+        self.read.append(_describe(what, rows))
+
+    def writes(self, what: Path | str, rows: int | None = None) -> None:
+        self.wrote.append(_describe(what, rows))
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def line(self) -> str:
+        return (
+            f"{self.stage}: read {', '.join(self.read) or 'nothing'}; "
+            f"wrote {', '.join(self.wrote) or 'nothing'}; "
+            + "".join(f"{note}; " for note in self.notes)
+            + f"took {self.seconds:.1f} s"
+        )
+
+
+@contextmanager
+def stage_log(stage: str) -> Iterator[StageLog]:
+    record = StageLog(stage)
+    yield record
+    log.info(record.line())
+
+
+def _describe(what: Path | str, rows: int | None) -> str:
+    return f"{what} ({rows:,} rows)" if rows is not None else str(what)

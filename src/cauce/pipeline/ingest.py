@@ -1,0 +1,49 @@
+"""Stage `ingest`: read the source, keep the training years, write `data/raw/`.
+
+Exact duplicate records (a re-delivered row) are dropped here, before the contract
+checks that ids are unique: two *different* records with one id are a contract breach.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cauce.config import ConfigError, Params
+from cauce.files import stage_log, write_parquet
+from cauce.pipeline import RAW
+
+
+def read_source(source: str) -> pd.DataFrame:
+    """Read a Parquet or CSV file from a path or URL, with an error that names it."""
+    reader = pd.read_csv if source.lower().endswith((".csv", ".csv.gz")) else pd.read_parquet
+    try:
+        return reader(source)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"data.source = {source!r}: cannot be read: {error}") from None
+
+
+def run(params: Params) -> None:
+    data = params.data
+    with stage_log("ingest") as log:
+        frame = read_source(data.source)
+        log.reads(data.source, len(frame))
+        if data.year_column not in frame.columns:
+            raise ConfigError(
+                f"{data.source}: column {data.year_column!r} (data.year_column) is missing; "
+                f"columns are {', '.join(map(str, frame.columns))}"
+            )
+        kept = frame[frame[data.year_column].isin(data.train_years)]
+        if kept.empty:
+            found = sorted(frame[data.year_column].dropna().unique().tolist())
+            raise ConfigError(
+                f"data.train_years = {data.train_years}: no rows in {data.source}; "
+                f"its years are {found}"
+            )
+        duplicates = int(kept.duplicated().sum())
+        kept = kept.drop_duplicates()
+        if duplicates:
+            log.note(f"dropped {duplicates:,} exact duplicate rows")
+        if data.max_rows is not None and len(kept) > data.max_rows:
+            kept = kept.sample(n=data.max_rows, random_state=data.seed).sort_index()
+        write_parquet(RAW, kept.reset_index(drop=True))
+        log.writes(RAW, len(kept))

@@ -1,0 +1,189 @@
+"""Stage `validate`: hold `data/raw/` to the declared data contract (`data/contract.yaml`).
+
+The contract is enforced with pandera. Every broken rule is reported with the column,
+the rule and a few offending rows, the summary is written to `reports/validation.json`,
+and the stage exits non-zero so that nothing downstream runs on bad data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cauce import DataError
+from cauce.config import ConfigError, Params, parse_yaml
+from cauce.files import stage_log, write_json
+from cauce.pipeline import CONTRACT, RAW, VALIDATION_REPORT
+
+EXAMPLES_PER_RULE = 5
+
+
+class ContractError(DataError):
+    """The data broke the contract; the message lists every broken rule."""
+
+
+class ColumnRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["integer", "number", "string"]
+    nullable: bool = True
+    unique: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: list[int | float | str] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_domain(self) -> Self:
+        if self.allowed is not None and (self.min is not None or self.max is not None):
+            raise ValueError("allowed: give either allowed codes or a min/max range, not both")
+        return self
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_null_share: Annotated[float, Field(ge=0, le=1)]
+    columns: dict[str, ColumnRule] = Field(min_length=1)
+
+    def require(self, params: Params) -> None:
+        """Every column params.yaml uses must be declared in the contract."""
+        used = [params.data.id_column, params.data.target, *params.features.columns]
+        missing = [c for c in used if c not in self.columns]
+        if missing:
+            raise ConfigError(
+                f"{CONTRACT}: columns used in params.yaml are not declared: {', '.join(missing)}"
+            )
+
+
+def load_contract(path: Path = CONTRACT) -> Contract:
+    return parse_yaml(Contract, path)
+
+
+# pandera's names for its built-in rules, in the words of the contract
+_BUILT_IN_RULES = {
+    "field_uniqueness": "unique values",
+    "not_nullable": "no missing values",
+}
+
+
+def _type_check(kind: str) -> pa.Check:
+    def holds(series: pd.Series) -> pd.Series:
+        values = series.dropna()
+        if kind == "string":
+            ok = values.map(lambda v: isinstance(v, str))
+        elif not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            ok = pd.Series(False, index=values.index)
+        elif kind == "number":
+            ok = pd.Series(True, index=values.index)
+        else:  # integer: an integer dtype, or whole floats (a null turns ints into floats)
+            ok = values % 1 == 0
+        return ok.reindex(series.index, fill_value=True)
+
+    return pa.Check(holds, error=f"type {kind}")
+
+
+def schema(contract: Contract) -> pa.DataFrameSchema:
+    """The pandera schema that enforces `contract`."""
+    share = contract.max_null_share
+    columns = {}
+    for name, rule in contract.columns.items():
+        checks = [_type_check(rule.type)]
+        if rule.allowed is not None:
+            checks.append(pa.Check.isin(rule.allowed, error=f"allowed codes {rule.allowed}"))
+        if rule.min is not None or rule.max is not None:
+            low = -float("inf") if rule.min is None else rule.min
+            high = float("inf") if rule.max is None else rule.max
+            checks.append(pa.Check.in_range(low, high, error=f"range [{rule.min}, {rule.max}]"))
+        if rule.nullable:
+            checks.append(
+                pa.Check(
+                    lambda s: s.isna().mean() <= share,
+                    error=f"null share at most {share:.0%}",
+                    ignore_na=False,
+                )
+            )
+        columns[name] = pa.Column(checks=checks, nullable=rule.nullable, unique=rule.unique)
+    return pa.DataFrameSchema(columns)
+
+
+def check(frame: pd.DataFrame, contract: Contract) -> list[dict]:
+    """One entry per broken rule: column, rule, how many rows, a few examples, a message."""
+    try:
+        schema(contract).validate(frame, lazy=True)
+    except SchemaErrors as errors:
+        cases = errors.failure_cases
+        absent = cases["check"] == "column_in_dataframe"
+        rule = "required column"
+        missing = [
+            _entry(
+                str(c), rule, None, [], f"column {str(c)!r} breaks rule '{rule}': not in the data"
+            )
+            for c in cases.loc[absent, "failure_case"]
+        ]
+        return missing + [
+            _violation(frame, str(column), _BUILT_IN_RULES.get(str(rule), str(rule)), group)
+            for (column, rule), group in cases[~absent].groupby(["column", "check"], sort=False)
+        ]
+    return []
+
+
+def _violation(frame: pd.DataFrame, column: str, rule: str, cases: pd.DataFrame) -> dict:
+    if rule.startswith("null share"):
+        missing = frame[column].isna()
+        message = (
+            f"column {column!r} breaks rule '{rule}': {missing.mean():.1%} of values are missing"
+        )
+        return _entry(column, rule, int(missing.sum()), [], message)
+    examples = [
+        {"row": int(row), "value": None if pd.isna(value) else _plain(value)}
+        for row, value in zip(cases["index"], cases["failure_case"], strict=True)
+    ]
+    shown = ", ".join(f"row {e['row']}: {e['value']!r}" for e in examples[:EXAMPLES_PER_RULE])
+    rows = len(examples)
+    message = (
+        f"column {column!r} breaks rule '{rule}' in {rows:,} row{'s' * (rows != 1)}, e.g. {shown}"
+    )
+    return _entry(column, rule, rows, examples[:EXAMPLES_PER_RULE], message)
+
+
+def _entry(column: str, rule: str, rows: int | None, examples: list, message: str) -> dict:
+    return {"column": column, "rule": rule, "rows": rows, "examples": examples, "message": message}
+
+
+def _plain(value: object) -> object:
+    """numpy scalars to Python, and whole floats (ints widened by a null) back to ints."""
+    value = value.item() if hasattr(value, "item") else value
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def run(params: Params) -> None:
+    with stage_log("validate") as log:
+        contract = load_contract()
+        contract.require(params)
+        frame = pd.read_parquet(RAW)
+        log.reads(RAW, len(frame))
+        log.reads(CONTRACT)
+        violations = check(frame, contract)
+        write_json(VALIDATION_REPORT, report(frame, violations))
+        log.writes(VALIDATION_REPORT)
+    if violations:
+        raise ContractError(
+            f"{RAW} breaks the data contract {CONTRACT}:\n"
+            + "\n".join(f"  - {v['message']}" for v in violations)
+        )
+
+
+def report(frame: pd.DataFrame, violations: list[dict]) -> dict:
+    return {
+        "status": "failed" if violations else "passed",
+        "rows": len(frame),
+        "columns": len(frame.columns),
+        "contract": str(CONTRACT),
+        "violations": violations,
+        "null_share": {c: round(float(frame[c].isna().mean()), 6) for c in frame.columns},
+    }
