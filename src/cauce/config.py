@@ -181,7 +181,8 @@ def parse_yaml(model: type[Model], path: Path) -> Model:
 
 
 def _describe(model: type[BaseModel], error: Any) -> str:
-    location = ".".join(str(part) for part in error["loc"])
+    # A bad dict key (gate.metrics.<name>) is reported at the key itself.
+    location = ".".join(str(part) for part in error["loc"] if part != "[key]")
     if error["type"] == "extra_forbidden":
         allowed = _fields_at(model, error["loc"][:-1])
         return f"{location}: unknown key; allowed here: {', '.join(allowed)}"

@@ -98,7 +98,7 @@ def schema(contract: Contract) -> pa.DataFrameSchema:
         if rule.min is not None or rule.max is not None:
             low = -float("inf") if rule.min is None else rule.min
             high = float("inf") if rule.max is None else rule.max
-            checks.append(pa.Check.in_range(low, high, error=f"range [{rule.min}, {rule.max}]"))
+            checks.append(pa.Check.in_range(low, high, error=f"range [{low:g}, {high:g}]"))
         if rule.nullable:
             checks.append(
                 pa.Check(

@@ -1,0 +1,35 @@
+# The README's two commands: `make run` (the whole pipeline) and `make test` (every test).
+# Both set up what they need from the lock file on a machine with only Python 3.11+ and git.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+# uv itself is bootstrapped into .tools/ with pip, so that no global install is needed.
+UV := .tools/bin/uv
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help setup run test lint
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+setup: $(UV)  ## create .venv from uv.lock (exact versions, nothing resolved anew)
+	$(UV) sync --frozen --python $(PYTHON) --quiet
+
+run: setup  ## the main job: dvc repro on the embedded data, then the metrics table
+	dvc repro
+	dvc metrics show
+
+test: setup  ## every test (pytest exits 5 when it collects none: that is a failure too)
+	pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	exit $$status
+
+lint: setup  ## ruff, as the pre-commit hook runs it
+	ruff check .
+	ruff format --check .

@@ -1,0 +1,74 @@
+"""Outputs are written whole or not at all."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cauce.files import atomic_directory, stage_log, write_json, write_text
+
+
+class BoomError(RuntimeError):
+    pass
+
+
+def test_a_failed_write_keeps_the_previous_file(tmp_path):
+    target = write_text(tmp_path / "out.txt", "good")
+
+    def fail(path):
+        path.write_text("half", encoding="utf-8")
+        raise BoomError
+
+    from cauce.files import write_with
+
+    with pytest.raises(BoomError):
+        write_with(target, fail)
+    assert target.read_text(encoding="utf-8") == "good"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_json_ends_with_a_newline(tmp_path):
+    path = write_json(tmp_path / "a/b.json", {"x": 1})
+    assert path.read_text(encoding="utf-8").endswith("}\n")
+    assert json.loads(path.read_text(encoding="utf-8")) == {"x": 1}
+
+
+def test_a_failed_directory_keeps_the_previous_directory(tmp_path):
+    target = tmp_path / "models"
+    with atomic_directory(target) as staging:
+        (staging / "model.txt").write_text("v1", encoding="utf-8")
+
+    def half_written():
+        with atomic_directory(target) as staging:
+            (staging / "model.txt").write_text("v2", encoding="utf-8")
+            raise BoomError
+
+    with pytest.raises(BoomError):
+        half_written()
+    assert (target / "model.txt").read_text(encoding="utf-8") == "v1"
+    assert [p.name for p in tmp_path.iterdir()] == ["models"]
+
+
+def test_a_directory_is_replaced_whole(tmp_path):
+    target = tmp_path / "models"
+    with atomic_directory(target) as staging:
+        (staging / "old-only.txt").write_text("x", encoding="utf-8")
+    with atomic_directory(target) as staging:
+        (staging / "new.txt").write_text("y", encoding="utf-8")
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert oct(target.stat().st_mode & 0o777) == "0o755"
+
+
+def test_the_stage_log_is_one_line(caplog):
+    caplog.set_level("INFO", logger="cauce")
+    with stage_log("ingest") as log:
+        log.reads("data/source.parquet", 1200)
+        log.writes("data/raw/data.parquet", 1000)
+        log.note("dropped 3 exact duplicate rows")
+    (line,) = caplog.messages
+    assert line.startswith(
+        "ingest: read data/source.parquet (1,200 rows); wrote data/raw/data.parquet (1,000 rows); "
+        "dropped 3 exact duplicate rows; took "
+    )
+    assert line.endswith(" s")

@@ -1,0 +1,96 @@
+"""train: the pipeline learns, survives a skops round trip, and describes itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+from tests.conftest import ROOT
+
+from cauce.model import TRUSTED_TYPES, UntrustedModelError, load_model, save_model
+from cauce.pipeline.train import build_pipeline, input_schema, reference_profile
+from cauce.pipeline.validate import load_contract
+
+
+@pytest.fixture(scope="module")
+def sample(source_2015):
+    shuffled = source_2015.sample(n=12_000, random_state=0)
+    return shuffled.iloc[:9_000], shuffled.iloc[9_000:]
+
+
+def fit(params, sample, **train_changes):
+    train, _ = sample
+    params = params.model_copy(update={"train": params.train.model_copy(update=train_changes)})
+    return build_pipeline(params).fit(train[params.features.columns], train["employed"])
+
+
+def holdout_auc(pipeline, params, sample) -> float:
+    _, test = sample
+    return roc_auc_score(
+        test["employed"], pipeline.predict_proba(test[params.features.columns])[:, 1]
+    )
+
+
+def test_the_default_model_reaches_088_auc(params, sample):
+    assert params.train.model == "hist_gradient_boosting"
+    assert holdout_auc(fit(params, sample), params, sample) >= 0.88
+
+
+def test_the_baseline_learns_too(params, sample):
+    assert holdout_auc(fit(params, sample, model="logistic_regression"), params, sample) >= 0.85
+
+
+def test_missing_and_unseen_values_are_handled(params, sample):
+    pipeline = fit(params, sample)
+    rows = sample[1].head(3)[params.features.columns].astype({"AGEP": "float64"})
+    rows.loc[rows.index[0], "AGEP"] = np.nan
+    rows.loc[rows.index[1], "RELP"] = 42  # a code never seen in training
+    probability = pipeline.predict_proba(rows)[:, 1]
+    assert np.isfinite(probability).all()
+
+
+@pytest.mark.parametrize("model", ["hist_gradient_boosting", "logistic_regression"])
+def test_skops_round_trip_predicts_the_same(params, sample, tmp_path, model):
+    pipeline = fit(params, sample, model=model)
+    loaded = load_model(save_model(pipeline, tmp_path / "model.skops"))
+    features = sample[1][params.features.columns]
+    np.testing.assert_array_equal(loaded.predict_proba(features), pipeline.predict_proba(features))
+
+
+def test_a_model_needing_other_types_is_refused(tmp_path, monkeypatch):
+    import skops.io as sio
+
+    path = tmp_path / "model.skops"
+    sio.dump({"payload": np.dtype("int64")}, path)  # numpy.dtype is on the allowlist
+    assert load_model(path)["payload"] == np.dtype("int64")
+    monkeypatch.setattr("cauce.model.TRUSTED_TYPES", TRUSTED_TYPES - {"numpy.dtype"})
+    with pytest.raises(UntrustedModelError, match=r"untrusted types: numpy\.dtype"):
+        load_model(path)
+
+
+def test_input_schema_names_every_feature_with_its_domain(params):
+    schema = {
+        c["name"]: c for c in input_schema(params, load_contract(ROOT / "data/contract.yaml"))
+    }
+    assert list(schema) == params.features.columns
+    assert schema["AGEP"] == {
+        "name": "AGEP",
+        "kind": "numeric",
+        "type": "integer",
+        "nullable": True,
+        "min": 0,
+        "max": 99,
+    }
+    assert schema["SEX"]["allowed"] == [1, 2]
+    assert schema["SEX"]["kind"] == "categorical"
+
+
+def test_reference_profile_has_shares_that_add_up(params, sample):
+    train, _ = sample
+    features = train[params.features.columns]
+    profile = reference_profile(features, np.linspace(0, 1, len(features)), params)
+    assert profile["rows"] == len(features)
+    assert sum(profile["features"]["SEX"]["shares"].values()) == pytest.approx(1)
+    assert sum(profile["features"]["AGEP"]["bin_shares"]) == pytest.approx(1)
+    assert profile["features"]["AGEP"]["kind"] == "numeric"
+    assert sum(profile["prediction"]["bin_shares"]) == pytest.approx(1)
