@@ -26,8 +26,7 @@ def source_2015() -> pd.DataFrame:
     return frame[frame["year"] == 2015].reset_index(drop=True)
 
 
-@pytest.fixture
-def tool_env(tmp_path: Path) -> dict[str, str]:
+def tool_environment(home: Path) -> dict[str, str]:
     """Environment for real git/dvc/cauce processes: this venv first, a throwaway identity."""
     return {
         **os.environ,
@@ -36,6 +35,11 @@ def tool_env(tmp_path: Path) -> dict[str, str]:
         "GIT_AUTHOR_EMAIL": "tests@cauce.invalid",
         "GIT_COMMITTER_NAME": "cauce tests",
         "GIT_COMMITTER_EMAIL": "tests@cauce.invalid",
-        "GIT_CONFIG_GLOBAL": str(tmp_path / "gitconfig"),
+        "GIT_CONFIG_GLOBAL": str(home / "gitconfig"),
         "DVC_NO_ANALYTICS": "1",
     }
+
+
+@pytest.fixture
+def tool_env(tmp_path: Path) -> dict[str, str]:
+    return tool_environment(tmp_path)

@@ -1,0 +1,160 @@
+"""`dvc repro` end to end in a temporary copy of the repository, with real git and dvc.
+
+A smaller slice of data is selected through params (data.max_rows), as a user would.
+The tests share one workspace and run in order: first run, no-op, a parameter change,
+then corrupted sources that must stop at `validate` and leave `models/` as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import ROOT, tool_environment
+
+pytestmark = pytest.mark.slow
+SOURCE = "data/source/acs_employment_ma_2015_2018.parquet"
+
+
+class Workspace:
+    def __init__(self, path: Path, env: dict[str, str]) -> None:
+        self.path = path
+        self.env = env
+
+    def run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            command, cwd=self.path, env=self.env, capture_output=True, text=True, check=False
+        )
+        if check and result.returncode != 0:
+            pytest.fail(
+                f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def repro(self, check: bool = True) -> tuple[subprocess.CompletedProcess, list[str]]:
+        result = self.run("dvc", "repro", check=check)
+        ran = [
+            line.split("'")[1]
+            for line in result.stdout.splitlines()
+            if line.startswith("Running stage '")
+        ]
+        return result, ran
+
+    def set_params(self, changes: dict[str, object]) -> None:
+        path = self.path / "params.yaml"
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for dotted, value in changes.items():
+            *parents, leaf = dotted.split(".")
+            section = params
+            for key in parents:
+                section = section[key]
+            section[leaf] = value
+        path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+    def tree_digest(self, folder: str) -> dict[str, str]:
+        root = self.path / folder
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Workspace:
+    env = tool_environment(tmp_path_factory.mktemp("home"))
+    path = tmp_path_factory.mktemp("repo")
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    for name in filter(None, tracked):
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, path / name)
+    space = Workspace(path, env)
+    space.set_params(
+        {
+            "data.max_rows": 4000,
+            "train.hist_gradient_boosting.max_iter": 40,
+            "evaluate.permutation_importance.n_repeats": 2,
+        }
+    )
+    # DVCLive needs a commit before it logs.
+    space.run("git", "init", "-q", "-b", "main")
+    space.run("git", "add", "-A")
+    space.run("git", "commit", "-q", "-m", "copy of cauce")
+    return space
+
+
+@pytest.fixture(scope="module")
+def first_run(workspace):
+    return workspace.repro()
+
+
+def test_first_repro_runs_every_stage(workspace, first_run):
+    _, ran = first_run
+    assert ran == ["ingest", "validate", "prepare", "train", "evaluate"]
+    raw = pd.read_parquet(workspace.path / "data/raw/data.parquet")
+    assert len(raw) == 4000
+    assert set(raw["year"]) == {2015}
+    for output in (
+        "models/model.skops",
+        "models/model.json",
+        "models/reference.json",
+        "reports/evaluate/metrics.json",
+        "reports/validation.json",
+        "reports/evaluate/plots/custom/roc.json",
+    ):
+        assert (workspace.path / output).stat().st_size > 0, output
+    metrics = workspace.run("dvc", "metrics", "show", "--json").stdout
+    assert '"roc_auc"' in metrics
+    assert "Data and pipelines are up to date." in workspace.run("dvc", "status").stdout
+
+
+@pytest.mark.usefixtures("first_run")
+def test_second_repro_runs_nothing(workspace):
+    result, ran = workspace.repro()
+    assert ran == []
+    assert "Data and pipelines are up to date." in result.stdout
+
+
+@pytest.mark.usefixtures("first_run")
+def test_a_train_param_reruns_only_train_and_evaluate(workspace):
+    workspace.set_params({"train.hist_gradient_boosting.max_iter": 20})
+    _, ran = workspace.repro()
+    assert ran == ["train", "evaluate"]
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (
+            # Every 50th person: enough to land in the 4,000-row sample.
+            lambda frame: frame.assign(RELP=frame["RELP"].where(frame.index % 50 != 0, 99)),
+            "column 'RELP' breaks rule 'allowed codes [0, 1, 2",
+        ),
+        (lambda frame: frame.drop(columns=["MAR"]), "column 'MAR' breaks rule 'required column'"),
+    ],
+    ids=["unknown-code", "missing-column"],
+)
+@pytest.mark.usefixtures("first_run")
+def test_a_corrupt_source_stops_at_validate(workspace, corrupt, message):
+    source = workspace.path / SOURCE
+    good = source.read_bytes()
+    models_before = workspace.tree_digest("models")
+    try:
+        frame = pd.read_parquet(source)
+        corrupt(frame).to_parquet(source, index=False)
+        result, ran = workspace.repro(check=False)
+        assert result.returncode != 0
+        assert ran == ["ingest", "validate"]
+        assert "failed to reproduce 'validate'" in result.stderr
+        assert message in result.stderr
+        assert workspace.tree_digest("models") == models_before
+    finally:
+        source.write_bytes(good)
