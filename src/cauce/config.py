@@ -117,6 +117,8 @@ class GateRule(_Section):
 class GroupGate(_Section):
     metric: MetricName
     max_regression: Annotated[float, Field(ge=0)]
+    # Smaller groups are reported but not gated: their metrics are mostly noise.
+    min_rows: PositiveInt
 
 
 class GateParams(_Section):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cauce.cli import STAGES, main
+from cauce.cli import COMMANDS, main
 
 
 def test_help_lists_every_subcommand_with_a_description():
     result = subprocess.run(
         [sys.executable, "-m", "cauce.cli", "--help"], capture_output=True, text=True, check=True
     )
-    for name, (_, summary) in STAGES.items():
+    for name, (_, summary) in COMMANDS.items():
         assert any(
             line.split()[:1] == [name] and summary in line for line in result.stdout.splitlines()
         ), f"{name} missing from:\n{result.stdout}"

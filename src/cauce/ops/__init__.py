@@ -1,0 +1,1 @@
+"""The ML engineer's room: what the workflows call (report, gate, registry)."""

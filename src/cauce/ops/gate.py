@@ -1,0 +1,211 @@
+"""`cauce gate --base REV`: may this pull request's model be merged?
+
+The policy is the `gate` section of params.yaml (so lowering it shows in the PR's params
+diff): bounds on this PR's metrics, and how much worse than the base branch, and than the
+production model evaluated on this PR's test set, each metric and each group may get.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cauce import CauceError
+from cauce.config import GateParams, Params
+from cauce.files import write_json
+from cauce.metrics import METRICS
+from cauce.ops import registry, revisions
+from cauce.pipeline import EVALUATE_REPORTS, MODEL_FILE, TEST_SPLIT
+
+log = logging.getLogger("cauce")
+
+METRICS_FILE = EVALUATE_REPORTS / "metrics.json"
+GROUPS_FILE = EVALUATE_REPORTS / "groups.json"
+PR_REPORTS = Path("reports/pr")
+GATE_FILE = PR_REPORTS / "gate.json"
+
+
+@dataclass
+class Evidence:
+    """Everything the gate and the report compare, gathered once."""
+
+    base: str
+    metrics: dict[str, Any]
+    groups: dict[str, Any]
+    base_metrics: dict[str, Any] | None = None
+    base_groups: dict[str, Any] | None = None
+    champion: str | None = None
+    champion_metrics: dict[str, Any] | None = None
+    champion_groups: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Check:
+    rule: str
+    metric: str
+    value: float | None
+    limit: float | None
+    passed: bool
+    message: str
+
+
+def gather(base: str, params: Params, champion: bool = True) -> Evidence:
+    """This PR's metrics, the base revision's, and the champion's on this PR's test set."""
+    revisions.resolve(base)
+    metrics = revisions.read_json(METRICS_FILE)
+    if metrics is None:
+        raise CauceError(f"{METRICS_FILE} not found: run `dvc repro` first")
+    evidence = Evidence(
+        base=base,
+        metrics=metrics,
+        groups=revisions.read_json(GROUPS_FILE) or {},
+        base_metrics=revisions.read_json(METRICS_FILE, base),
+        base_groups=revisions.read_json(GROUPS_FILE, base),
+    )
+    if evidence.base_metrics is None:
+        evidence.notes.append(
+            f"{base} has no {METRICS_FILE} (a first pull request?): "
+            "only this PR's own numbers and the gate's bounds apply."
+        )
+    if champion:
+        _score_champion(evidence, params)
+    return evidence
+
+
+def _score_champion(evidence: Evidence, params: Params) -> None:
+    from cauce.model import load_model
+    from cauce.pipeline.evaluate import score
+
+    version = registry.production_version()
+    if version is None:
+        return
+    evidence.champion = version
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            fetched = registry.fetch(version, Path(folder) / "model")
+            pipeline = load_model(fetched / MODEL_FILE.name)
+        test = pd.read_parquet(TEST_SPLIT)
+        evidence.champion_metrics, evidence.champion_groups, _ = score(pipeline, test, params)
+    except (CauceError, OSError) as error:
+        evidence.notes.append(f"The production model {version} could not be scored: {error}")
+
+
+def worsening(metric: str, old: float, new: float) -> float:
+    """How much worse `new` is than `old`, in the metric's own direction (negative: better)."""
+    return old - new if METRICS[metric].higher_is_better else new - old
+
+
+def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
+    """Every check the policy asks for, passed or not."""
+    checks: list[Check] = []
+    comparisons = [
+        (evidence.base, evidence.base_metrics, evidence.base_groups),
+        (f"production {evidence.champion}", evidence.champion_metrics, evidence.champion_groups),
+    ]
+    for metric, rule in gate.metrics.items():
+        value = evidence.metrics.get(metric)
+        if value is None:
+            message = f"{metric} is missing from {METRICS_FILE}"
+            checks.append(Check("present", metric, None, None, False, message))
+            continue
+        if rule.min is not None:
+            checks.append(
+                Check(
+                    "min",
+                    metric,
+                    value,
+                    rule.min,
+                    value >= rule.min,
+                    f"{metric} {value:.4f} is below the floor {rule.min}",
+                )
+            )
+        if rule.max is not None:
+            checks.append(
+                Check(
+                    "max",
+                    metric,
+                    value,
+                    rule.max,
+                    value <= rule.max,
+                    f"{metric} {value:.4f} is above the ceiling {rule.max}",
+                )
+            )
+        if rule.max_regression is None:
+            continue
+        for against, reference, _ in comparisons:
+            old = (reference or {}).get(metric)
+            if old is None:
+                continue
+            worse = worsening(metric, old, value)
+            checks.append(
+                Check(
+                    f"regression vs {against}",
+                    metric,
+                    worse,
+                    rule.max_regression,
+                    worse <= rule.max_regression,
+                    f"{metric} got worse by {worse:.4f} vs {against} ({old:.4f} → {value:.4f}); "
+                    f"allowed: {rule.max_regression}",
+                )
+            )
+    metric, allowed = gate.groups.metric, gate.groups.max_regression
+    for against, _, reference_groups in comparisons:
+        for column, groups in (reference_groups or {}).items():
+            for group, old_entry in groups.items():
+                new_entry = evidence.groups.get(column, {}).get(group, {})
+                old, new = old_entry.get(metric), new_entry.get(metric)
+                if old is None or new is None or new_entry["rows"] < gate.groups.min_rows:
+                    continue
+                worse = worsening(metric, old, new)
+                checks.append(
+                    Check(
+                        f"group regression vs {against}",
+                        f"{metric} {column}={group}",
+                        worse,
+                        allowed,
+                        worse <= allowed,
+                        f"{metric} for {column}={group} got worse by {worse:.4f} vs {against} "
+                        f"({old:.4f} → {new:.4f}); allowed: {allowed}",
+                    )
+                )
+    return checks
+
+
+def verdict(checks: list[Check]) -> str:
+    """One sentence: passed or failed, and why."""
+    failed = [c for c in checks if not c.passed]
+    if not failed:
+        return f"Gate passed: all {len(checks)} checks hold."
+    reasons = "; ".join(c.message for c in failed[:3])
+    more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+    return f"Gate failed: {reasons}{more}."
+
+
+def run(params: Params, base: str) -> int:
+    evidence = gather(base, params)
+    checks = decide(params.gate, evidence)
+    failed = [c for c in checks if not c.passed]
+    write_json(
+        GATE_FILE,
+        {
+            "passed": not failed,
+            "verdict": verdict(checks),
+            "base": base,
+            "champion": evidence.champion,
+            "failures": [c.message for c in failed],
+            "checks": [asdict(c) for c in checks],
+            "notes": evidence.notes,
+        },
+    )
+    for note in evidence.notes:
+        log.info(note)
+    print("Gate failed:" if failed else verdict(checks))
+    for check in failed:
+        print(f"  - {check.message}")
+    return 1 if failed else 0

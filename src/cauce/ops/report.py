@@ -1,0 +1,241 @@
+"""`cauce report --base REV`: the pull-request report, as markdown with PNG plots beside it.
+
+In the order a reviewer reads: the gate's verdict; metrics against the base and the
+production model; what changed in params and data; plot diffs; per-group metrics;
+validation, model size, training time and latency. CML posts it as one sticky comment.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cauce import CauceError
+from cauce.config import Params
+from cauce.files import write_text
+from cauce.metrics import METRICS
+from cauce.ops import plots, revisions
+from cauce.ops.gate import PR_REPORTS, Check, Evidence, decide, gather, verdict, worsening
+from cauce.pipeline import MODEL_FILE, TEST_SPLIT, VALIDATION_REPORT
+
+log = logging.getLogger("cauce")
+
+REPORT = PR_REPORTS / "report.md"
+PARAMS_FILE = "params.yaml"
+LOCK_FILE = "dvc.lock"
+TRAIN_METRICS = Path("reports/train/metrics.json")
+UNCHANGED = 5e-5  # smaller changes print as 0.0000 at four decimals
+NONE = "–"
+
+
+def run(params: Params, base: str) -> int:
+    started = time.perf_counter()
+    evidence = gather(base, params)
+    checks = decide(params.gate, evidence)
+    try:
+        images = plots.render(base, PR_REPORTS)
+    except CauceError as error:
+        images = {}
+        evidence.notes.append(f"Plots could not be rendered: {error}")
+    write_text(REPORT, build(evidence, checks, images, params))
+    seconds = time.perf_counter() - started
+    log.info("report: wrote %s and %d plots in %.1f s", REPORT, len(images), seconds)
+    print(REPORT)
+    return 0
+
+
+def build(
+    evidence: Evidence, checks: list[Check], images: dict[str, dict[str, Any]], params: Params
+) -> str:
+    base = evidence.base
+    passed = all(c.passed for c in checks)
+    sections = [
+        f"## Model report: this PR vs `{base}`",
+        f"{'✅' if passed else '❌'} **{verdict(checks)}**",
+        *(f"> {note}" for note in evidence.notes),
+        "### Metrics on the test split",
+        metrics_table(evidence),
+        "### Parameters",
+        params_diff(base),
+        "### Data",
+        data_diff(base, params),
+        "### Plots",
+        plots_section(images, base),
+        "### Per group",
+        groups_section(evidence, params),
+        "### Validation and model",
+        validation_and_model(base),
+        f"<sub>Made by `cauce report --base {base}`; the gate policy is `gate` in "
+        "params.yaml.</sub>",
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def row(*cells: object) -> str:
+    """One markdown table row."""
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def number(value: Any) -> str:
+    if value is None:
+        return NONE
+    return f"{value:.4f}" if isinstance(value, float) else f"{value:,}"
+
+
+def change(metric: str, old: float | None, new: float | None) -> str:
+    """The change with a coloured marker: green is better, red is worse, whatever the sign."""
+    if old is None or new is None:
+        return NONE
+    delta = new - old
+    if abs(delta) < UNCHANGED:
+        return "⚪ 0"
+    better = worsening(metric, old, new) < 0
+    return f"{'🟢' if better else '🔴'} {'▲' if delta > 0 else '▼'} {delta:+.4f}"
+
+
+def metrics_table(evidence: Evidence) -> str:
+    base_metrics = evidence.base_metrics or {}
+    champion = evidence.champion_metrics
+    header = ["metric", f"`{evidence.base}`", "this PR", "change"]
+    align = ["---", "---:", "---:", ":---"]
+    if champion is not None:
+        header += [f"production `{evidence.champion}` on this PR's test set", "PR vs production"]
+        align += ["---:", ":---"]
+    rows = [row(*header), row(*align)]
+    for name, metric in METRICS.items():
+        old, new = base_metrics.get(name), evidence.metrics.get(name)
+        label = f"{metric.label} {'↑' if metric.higher_is_better else '↓'}"
+        cells = [label, number(old), f"**{number(new)}**", change(name, old, new)]
+        if champion is not None:
+            cells += [number(champion.get(name)), change(name, champion.get(name), new)]
+        rows.append(row(*cells))
+    legend = "↑ higher is better, ↓ lower is better; 🟢 better, 🔴 worse, ⚪ unchanged."
+    return "\n".join(rows) + "\n\n" + legend
+
+
+def params_diff(base: str) -> str:
+    old = revisions.flatten(revisions.read_yaml(PARAMS_FILE, base) or {})
+    new = revisions.flatten(revisions.read_yaml(PARAMS_FILE) or {})
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k, NONE) != new.get(k, NONE))
+    if not changed:
+        return "No parameter changed."
+    rows = [row("parameter", f"`{base}`", "this PR"), row("---", "---", "---")]
+    for key in changed:
+        mark = " 🛡️ **gate policy**" if key.startswith("gate.") else ""
+        rows.append(row(f"`{key}`{mark}", f"`{old.get(key, NONE)}`", f"`{new.get(key, NONE)}`"))
+    return "\n".join(rows)
+
+
+def _lock_hashes(rev: str | None, source: str) -> dict[str, str | None]:
+    """Content hashes DVC recorded for the source and the ingested data at `rev`."""
+    lock = revisions.read_yaml(LOCK_FILE, rev) or {}
+    ingest = lock.get("stages", {}).get("ingest", {})
+    source_dep = next((d for d in ingest.get("deps", []) if d.get("path") == source), {})
+    raw = next(iter(ingest.get("outs", [])), {})
+    return {"source": source_dep.get("md5"), "raw": raw.get("md5")}
+
+
+def data_diff(base: str, params: Params) -> str:
+    old_data = (revisions.read_yaml(PARAMS_FILE, base) or {}).get("data", {})
+    old_rows = (revisions.read_json(VALIDATION_REPORT, base) or {}).get("rows")
+    new_rows = (revisions.read_json(VALIDATION_REPORT) or {}).get("rows")
+    old_hashes = _lock_hashes(base, old_data.get("source", params.data.source))
+    new_hashes = _lock_hashes(None, params.data.source)
+    facts = [
+        ("source", old_data.get("source"), params.data.source),
+        ("training years", old_data.get("train_years"), params.data.train_years),
+        ("rows ingested", old_rows, new_rows),
+        ("source content (md5)", old_hashes["source"], new_hashes["source"]),
+        ("ingested data (md5)", old_hashes["raw"], new_hashes["raw"]),
+    ]
+    rows = [row("", f"`{base}`", "this PR"), row("---", "---", "---")]
+    for label, old, new in facts:
+        rows.append(row(label + ("" if old == new else " ✏️"), _fact(old), _fact(new)))
+    return "\n".join(rows) + "\n\n✏️ changed."
+
+
+def _fact(value: Any) -> str:
+    if value is None:
+        return NONE
+    if isinstance(value, int):
+        return f"{value:,}"
+    text = str(value)
+    return f"`{text[:12]}`" if len(text) == 32 else f"`{text}`"  # md5s, shortened
+
+
+def plots_section(images: dict[str, dict[str, Any]], base: str) -> str:
+    if not images:
+        return "No plots."
+    parts = [f"Each plot shows `{base}` and this PR together (from `dvc plots diff`)."]
+    parts += [f"**{title}**\n\n![{title}]({image['file']})" for title, image in images.items()]
+    return "\n\n".join(parts)
+
+
+def groups_section(evidence: Evidence, params: Params) -> str:
+    metric = params.gate.groups.metric
+    allowed, min_rows = params.gate.groups.max_regression, params.gate.groups.min_rows
+    parts = [
+        f"{METRICS[metric].label} per group; ⚠️ marks a group that got worse than "
+        f"`{evidence.base}` by more than {allowed}. Groups under {min_rows:,} rows are not gated."
+    ]
+    for column, groups in evidence.groups.items():
+        base_groups = (evidence.base_groups or {}).get(column, {})
+        rows = [
+            row(column, "rows", f"`{evidence.base}`", "this PR", "change"),
+            row("---", "---:", "---:", "---:", ":---"),
+        ]
+        for group, entry in groups.items():
+            old, new = base_groups.get(group, {}).get(metric), entry.get(metric)
+            gated = old is not None and new is not None and entry["rows"] >= min_rows
+            worse = gated and worsening(metric, old, new) > allowed
+            cells = [f"{entry['rows']:,}", number(old), number(new), change(metric, old, new)]
+            rows.append(row(f"{group}{' ⚠️' if worse else ''}", *cells))
+        parts.append("\n".join(rows))
+    return "\n\n".join(parts)
+
+
+def single_row_latency_ms(repeats: int = 200) -> float | None:
+    """Median time of one predict_proba call on one row, in milliseconds."""
+    from cauce.model import load_model
+
+    if not MODEL_FILE.exists() or not TEST_SPLIT.exists():
+        return None
+    pipeline = load_model(MODEL_FILE)
+    one_row = pd.read_parquet(TEST_SPLIT).head(1)[list(pipeline.feature_names_in_)]
+    for _ in range(10):
+        pipeline.predict_proba(one_row)
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        pipeline.predict_proba(one_row)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings) * 1000
+
+
+def validation_and_model(base: str) -> str:
+    validation = revisions.read_json(VALIDATION_REPORT) or {}
+    status = validation.get("status", "not run")
+    violations = validation.get("violations", [])
+    lines = [
+        f"- **Data contract**: {'✅' if status == 'passed' else '❌'} {status} on "
+        f"{validation.get('rows', 0):,} rows × {validation.get('columns', 0)} columns"
+        + (f", {len(violations)} broken rules" if violations else ""),
+        *(f"  - {v['message']}" for v in violations[:5]),
+    ]
+    if MODEL_FILE.exists():
+        lines.append(f"- **Model file**: {MODEL_FILE.stat().st_size / 1e6:.2f} MB")
+    old_train = revisions.read_json(TRAIN_METRICS, base) or {}
+    new_train = revisions.read_json(TRAIN_METRICS) or {}
+    if "fit_seconds" in new_train:
+        was = old_train.get("fit_seconds")
+        before = f" (`{base}`: {was:.2f} s)" if was is not None else ""
+        lines.append(f"- **Training time**: {new_train['fit_seconds']:.2f} s{before}")
+    latency = single_row_latency_ms()
+    if latency is not None:
+        lines.append(f"- **Prediction latency**: {latency:.2f} ms for one row (median, in process)")
+    return "\n".join(lines)
