@@ -21,8 +21,8 @@ STAGES = {
     "evaluate": ("cauce.pipeline.evaluate", "score the test split: metrics, groups, plots"),
 }
 PR_COMMANDS = {
-    "report": ("cauce.ops.report", "write the PR report (reports/pr/report.md) against --base"),
-    "gate": ("cauce.ops.gate", "apply the params.yaml gate against --base; exit 1 if it fails"),
+    "report": ("cauce.ops.report", "write the PR report, reports/pr/report.md, against --base"),
+    "gate": ("cauce.ops.gate", "exit 1 unless the model passes the gate against --base"),
 }
 COMMANDS = STAGES | PR_COMMANDS
 
