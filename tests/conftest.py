@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from cauce.config import Params, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "data/source/acs_employment_ma_2015_2018.parquet"
+# params for end-to-end runs: a seeded 4,000-row slice and a quick model
+SMALL = {
+    "data.max_rows": 4000,
+    "train.hist_gradient_boosting.max_iter": 40,
+    "evaluate.permutation_importance.n_repeats": 2,
+}
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +53,60 @@ def tool_environment(home: Path) -> dict[str, str]:
 @pytest.fixture
 def tool_env(tmp_path: Path) -> dict[str, str]:
     return tool_environment(tmp_path)
+
+
+class Workspace:
+    """A directory where tests drive real git, dvc, gto and cauce processes."""
+
+    def __init__(self, path: Path, env: dict[str, str]) -> None:
+        self.path = path
+        self.env = env
+
+    @classmethod
+    def copy_of_repository(cls, path: Path, env: dict[str, str]) -> Workspace:
+        """The files git tracks in this repository, copied to `path`."""
+        tracked = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split("\0")
+        for name in filter(None, tracked):
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, path / name)
+        return cls(path, env)
+
+    def run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            command, cwd=self.path, env=self.env, capture_output=True, text=True, check=False
+        )
+        if check and result.returncode != 0:
+            pytest.fail(
+                f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def repro(self, check: bool = True) -> tuple[subprocess.CompletedProcess, list[str]]:
+        result = self.run("dvc", "repro", check=check)
+        ran = [
+            line.split("'")[1]
+            for line in result.stdout.splitlines()
+            if line.startswith("Running stage '")
+        ]
+        return result, ran
+
+    def set_params(self, changes: dict[str, object]) -> None:
+        path = self.path / "params.yaml"
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for dotted, value in changes.items():
+            *parents, leaf = dotted.split(".")
+            section = params
+            for key in parents:
+                section = section[key]
+            section[leaf] = value
+        path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+    def tree_digest(self, folder: str) -> dict[str, str]:
+        root = self.path / folder
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }

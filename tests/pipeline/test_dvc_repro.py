@@ -7,83 +7,20 @@ then corrupted sources that must stop at `validate` and leave `models/` as it wa
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import subprocess
-from pathlib import Path
-
 import pandas as pd
 import pytest
-import yaml
 
-from tests.conftest import ROOT, tool_environment
+from tests.conftest import SMALL, Workspace, tool_environment
 
 pytestmark = pytest.mark.slow
 SOURCE = "data/source/acs_employment_ma_2015_2018.parquet"
 
 
-class Workspace:
-    def __init__(self, path: Path, env: dict[str, str]) -> None:
-        self.path = path
-        self.env = env
-
-    def run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            command, cwd=self.path, env=self.env, capture_output=True, text=True, check=False
-        )
-        if check and result.returncode != 0:
-            pytest.fail(
-                f"{' '.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-            )
-        return result
-
-    def repro(self, check: bool = True) -> tuple[subprocess.CompletedProcess, list[str]]:
-        result = self.run("dvc", "repro", check=check)
-        ran = [
-            line.split("'")[1]
-            for line in result.stdout.splitlines()
-            if line.startswith("Running stage '")
-        ]
-        return result, ran
-
-    def set_params(self, changes: dict[str, object]) -> None:
-        path = self.path / "params.yaml"
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for dotted, value in changes.items():
-            *parents, leaf = dotted.split(".")
-            section = params
-            for key in parents:
-                section = section[key]
-            section[leaf] = value
-        path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-
-    def tree_digest(self, folder: str) -> dict[str, str]:
-        root = self.path / folder
-        return {
-            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*"))
-            if p.is_file()
-        }
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Workspace:
     env = tool_environment(tmp_path_factory.mktemp("home"))
-    path = tmp_path_factory.mktemp("repo")
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split("\0")
-    for name in filter(None, tracked):
-        (path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, path / name)
-    space = Workspace(path, env)
-    space.set_params(
-        {
-            "data.max_rows": 4000,
-            "train.hist_gradient_boosting.max_iter": 40,
-            "evaluate.permutation_importance.n_repeats": 2,
-        }
-    )
+    space = Workspace.copy_of_repository(tmp_path_factory.mktemp("repo"), env)
+    space.set_params(SMALL)
     # DVCLive needs a commit before it logs.
     space.run("git", "init", "-q", "-b", "main")
     space.run("git", "add", "-A")

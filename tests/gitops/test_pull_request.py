@@ -1,0 +1,142 @@
+"""The pull-request loop with real git, dvc, gto and cauce: a bare `origin`, a clone with
+the baseline on main, and PR branches that make the model worse or leave it alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import SMALL, Workspace, tool_environment
+
+pytestmark = pytest.mark.slow
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory) -> Workspace:
+    """origin has main with one reproduced baseline; `clone` is a checkout of it."""
+    env = tool_environment(tmp_path_factory.mktemp("home"))
+    root = tmp_path_factory.mktemp("gitops")
+    origin = root / "origin.git"
+    seed = Workspace.copy_of_repository(root / "seed", env)
+    seed.run("git", "init", "-q", "--bare", "-b", "main", str(origin))
+    # A project that has never run: no dvc.lock, no reports.
+    shutil.rmtree(seed.path / "reports")
+    (seed.path / "dvc.lock").unlink()
+    seed.set_params(SMALL)
+    seed.run("git", "init", "-q", "-b", "main")
+    seed.run("git", "add", "-A")
+    seed.run("git", "commit", "-q", "-m", "cauce, before its first run")
+    seed.run("git", "tag", "before-first-run")
+    seed.run("dvc", "repro")
+    seed.run("git", "add", "-A")
+    seed.run("git", "commit", "-q", "-m", "baseline model")
+    seed.run("git", "remote", "add", "origin", str(origin))
+    seed.run("git", "push", "-q", "origin", "main", "before-first-run")
+    # The clone shares the seed's DVC cache, as a developer's clone shares a remote.
+    clone = Workspace(root / "clone", env)
+    seed.run("git", "clone", "-q", str(origin), str(clone.path))
+    clone.run("dvc", "cache", "dir", "--local", str(seed.path / ".dvc/cache"))
+    clone.run("dvc", "checkout", "-q")
+    return clone
+
+
+def branch(clone: Workspace, name: str) -> None:
+    clone.run("git", "switch", "-q", "-C", name, "main")
+    clone.run("dvc", "checkout", "-q")
+
+
+def commit_all(clone: Workspace, message: str) -> None:
+    clone.run("git", "add", "-A")
+    clone.run("git", "commit", "-q", "-m", message)
+
+
+def test_a_worse_model_fails_the_gate_naming_roc_auc(clone):
+    branch(clone, "fewer-iterations")
+    clone.run("dvc", "exp", "run", "-S", "train.hist_gradient_boosting.max_iter=3")
+    commit_all(clone, "try 3 boosting iterations")
+
+    report = clone.run("cauce", "report", "--base", "main")
+    assert report.stdout.strip() == "reports/pr/report.md"
+    text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
+    assert text.startswith(
+        "## Model report: this PR vs `main`\n\n❌ **Gate failed: roc_auc got worse"
+    )
+    roc_row = next(line for line in text.splitlines() if line.startswith("| ROC AUC"))
+    assert "🔴 ▼ -0." in roc_row
+    assert "| `train.hist_gradient_boosting.max_iter` | `40` | `3` |" in text
+
+    gate = clone.run("cauce", "gate", "--base", "main", check=False)
+    assert gate.returncode == 1
+    assert gate.stdout.startswith("Gate failed:\n  - roc_auc got worse by ")
+    verdict = json.loads((clone.path / "reports/pr/gate.json").read_text(encoding="utf-8"))
+    assert verdict["passed"] is False
+    assert any(f.startswith("roc_auc got worse") for f in verdict["failures"])
+
+
+def test_the_report_images_are_real_pngs_of_both_revisions(clone):
+    folder = clone.path / "reports/pr"
+    manifest = json.loads((folder / "plots.json").read_text(encoding="utf-8"))
+    assert set(manifest) == {
+        "ROC curve",
+        "Precision-recall curve",
+        "Calibration",
+        "Confusion matrix",
+        "Permutation feature importance",
+    }
+    for title, entry in manifest.items():
+        image = (folder / entry["file"]).read_bytes()
+        assert image.startswith(PNG_MAGIC), title
+        assert 10_000 < len(image) < 2_000_000, (title, len(image))
+        assert f"![{title}]({entry['file']})" in (folder / "report.md").read_text(encoding="utf-8")
+    assert sorted(manifest["ROC curve"]["revisions"]) == ["main", "this PR"]
+
+
+def test_a_neutral_change_passes(clone):
+    branch(clone, "more-importance-repeats")
+    clone.set_params({"evaluate.permutation_importance.n_repeats": 3})
+    clone.run("dvc", "repro")
+    commit_all(clone, "more permutation repeats")
+    gate = clone.run("cauce", "gate", "--base", "main", check=False)
+    assert gate.returncode == 0, gate.stdout
+    assert gate.stdout.startswith("Gate passed: all ")
+    text_of = clone.run("cauce", "report", "--base", "main")
+    assert text_of.returncode == 0
+    text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
+    assert "✅ **Gate passed" in text
+    assert "⚪ 0" in next(line for line in text.splitlines() if line.startswith("| ROC AUC"))
+
+
+def test_a_base_without_metrics_reports_this_prs_numbers(clone):
+    branch(clone, "first-pr")
+    clone.run("cauce", "report", "--base", "before-first-run")
+    text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
+    assert "> before-first-run has no reports/evaluate/metrics.json (a first pull request?)" in text
+    roc_row = next(line for line in text.splitlines() if line.startswith("| ROC AUC"))
+    assert roc_row.startswith("| ROC AUC ↑ | – | **0.")
+    gate = clone.run("cauce", "gate", "--base", "before-first-run", check=False)
+    assert gate.returncode == 0, gate.stdout
+
+
+def test_the_production_model_is_the_champion(clone):
+    """With main's model in prod, a worse PR is compared with it on the PR's own test set."""
+    clone.run("gto", "register", "model", "main", "--version", "v0.1.0")
+    clone.run("gto", "assign", "model", "--version", "v0.1.0", "--stage", "prod")
+    branch(clone, "fewer-iterations-again")
+    clone.run("dvc", "exp", "run", "-S", "train.hist_gradient_boosting.max_iter=3")
+    commit_all(clone, "3 iterations, with a champion in prod")
+    clone.run("cauce", "report", "--base", "main")
+    text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
+    assert "production `model@v0.1.0` on this PR's test set" in text
+    gate = clone.run("cauce", "gate", "--base", "main", check=False)
+    assert gate.returncode == 1
+    assert "roc_auc got worse by" in gate.stdout
+    assert "vs production model@v0.1.0" in gate.stdout
+
+
+def test_an_unknown_base_is_named(clone):
+    result = clone.run("cauce", "gate", "--base", "no-such-branch", check=False)
+    assert result.returncode == 1
+    assert "revision 'no-such-branch' not found" in result.stderr
