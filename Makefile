@@ -9,7 +9,7 @@ UV := .tools/bin/uv
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup run test lint
+.PHONY: help setup run test lint hooks pull
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,6 +30,12 @@ test: setup  ## every test (pytest exits 5 when it collects none: that is a fail
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
 
-lint: setup  ## ruff, as the pre-commit hook runs it
-	ruff check .
-	ruff format --check .
+lint: setup  ## every pre-commit hook on every file, as the PR's lint job runs them
+	pre-commit run --all-files
+
+hooks: setup  ## install the git hooks: lint before each commit, dvc checkout/push with git
+	pre-commit install
+
+pull: setup  ## dvc pull, when a DVC remote is configured (otherwise there is nothing to pull)
+	@if dvc remote default >/dev/null 2>&1; then dvc pull --allow-missing; \
+	else echo "make pull: no DVC remote configured; the pipeline runs from scratch"; fi

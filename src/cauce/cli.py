@@ -20,11 +20,14 @@ STAGES = {
     "train": ("cauce.pipeline.train", "fit the model pipeline and write models/"),
     "evaluate": ("cauce.pipeline.evaluate", "score the test split: metrics, groups, plots"),
 }
+CHECKS = {
+    "check-lock": ("cauce.ops.lock", "fail if dvc.lock is stale for the code, params or data"),
+}
 PR_COMMANDS = {
     "report": ("cauce.ops.report", "write the PR report, reports/pr/report.md, against --base"),
     "gate": ("cauce.ops.gate", "exit 1 unless the model passes the gate against --base"),
 }
-COMMANDS = STAGES | PR_COMMANDS
+COMMANDS = STAGES | CHECKS | PR_COMMANDS
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
         help="parameters file (default: %(default)s)",
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (_, summary) in STAGES.items():
+    for name, (_, summary) in (STAGES | CHECKS).items():
         commands.add_parser(name, help=summary, description=summary)
     for name, (_, summary) in PR_COMMANDS.items():
         command = commands.add_parser(name, help=summary, description=summary)
