@@ -50,11 +50,6 @@ def tool_environment(home: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def tool_env(tmp_path: Path) -> dict[str, str]:
-    return tool_environment(tmp_path)
-
-
 class Workspace:
     """A directory where tests drive real git, dvc, gto and cauce processes."""
 
@@ -110,3 +105,32 @@ class Workspace:
             for p in sorted(root.rglob("*"))
             if p.is_file()
         }
+
+
+def baseline_clone(root: Path) -> Workspace:
+    """A bare `origin` whose main holds a reproduced baseline (small params), and a clone.
+
+    `before-first-run` tags the commit before any `dvc repro`: no dvc.lock, no reports.
+    The clone shares the seed's DVC cache, as a developer's clone shares a remote.
+    """
+    env = tool_environment(root)
+    origin = root / "origin.git"
+    seed = Workspace.copy_of_repository(root / "seed", env)
+    seed.run("git", "init", "-q", "--bare", "-b", "main", str(origin))
+    shutil.rmtree(seed.path / "reports")
+    (seed.path / "dvc.lock").unlink()
+    seed.set_params(SMALL)
+    seed.run("git", "init", "-q", "-b", "main")
+    seed.run("git", "add", "-A")
+    seed.run("git", "commit", "-q", "-m", "cauce, before its first run")
+    seed.run("git", "tag", "before-first-run")
+    seed.run("dvc", "repro")
+    seed.run("git", "add", "-A")
+    seed.run("git", "commit", "-q", "-m", "baseline model")
+    seed.run("git", "remote", "add", "origin", str(origin))
+    seed.run("git", "push", "-q", "origin", "main", "before-first-run")
+    clone = Workspace(root / "clone", env)
+    seed.run("git", "clone", "-q", str(origin), str(clone.path))
+    clone.run("dvc", "cache", "dir", "--local", str(seed.path / ".dvc/cache"))
+    clone.run("dvc", "checkout", "-q")
+    return clone

@@ -4,11 +4,10 @@ the baseline on main, and PR branches that make the model worse or leave it alon
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
-from tests.conftest import SMALL, Workspace, tool_environment
+from tests.conftest import Workspace, baseline_clone
 
 pytestmark = pytest.mark.slow
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -16,31 +15,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory) -> Workspace:
-    """origin has main with one reproduced baseline; `clone` is a checkout of it."""
-    env = tool_environment(tmp_path_factory.mktemp("home"))
-    root = tmp_path_factory.mktemp("gitops")
-    origin = root / "origin.git"
-    seed = Workspace.copy_of_repository(root / "seed", env)
-    seed.run("git", "init", "-q", "--bare", "-b", "main", str(origin))
-    # A project that has never run: no dvc.lock, no reports.
-    shutil.rmtree(seed.path / "reports")
-    (seed.path / "dvc.lock").unlink()
-    seed.set_params(SMALL)
-    seed.run("git", "init", "-q", "-b", "main")
-    seed.run("git", "add", "-A")
-    seed.run("git", "commit", "-q", "-m", "cauce, before its first run")
-    seed.run("git", "tag", "before-first-run")
-    seed.run("dvc", "repro")
-    seed.run("git", "add", "-A")
-    seed.run("git", "commit", "-q", "-m", "baseline model")
-    seed.run("git", "remote", "add", "origin", str(origin))
-    seed.run("git", "push", "-q", "origin", "main", "before-first-run")
-    # The clone shares the seed's DVC cache, as a developer's clone shares a remote.
-    clone = Workspace(root / "clone", env)
-    seed.run("git", "clone", "-q", str(origin), str(clone.path))
-    clone.run("dvc", "cache", "dir", "--local", str(seed.path / ".dvc/cache"))
-    clone.run("dvc", "checkout", "-q")
-    return clone
+    return baseline_clone(tmp_path_factory.mktemp("gitops"))
 
 
 def branch(clone: Workspace, name: str) -> None:

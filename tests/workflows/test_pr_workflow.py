@@ -1,0 +1,147 @@
+"""pr.yml and pr-comment.yml rehearsed with act: the sticky comment, the gate as the
+job's result, and the fork path where a separate, trusted workflow posts the report."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Workspace, baseline_clone
+from tests.workflows.act import REPOSITORY, rehearse
+
+pytestmark = pytest.mark.slow
+
+
+def pull_request_event(clone: Workspace, head_repository: str) -> dict:
+    head = clone.run("git", "rev-parse", "HEAD").stdout.strip()
+    return {
+        "action": "synchronize",
+        "number": 7,
+        "pull_request": {
+            "number": 7,
+            "head": {"ref": "proposal", "sha": head, "repo": {"full_name": head_repository}},
+            "base": {"ref": "main", "repo": {"full_name": REPOSITORY}},
+        },
+        "repository": {"full_name": REPOSITORY, "name": "cauce", "owner": {"login": "cauce-org"}},
+    }
+
+
+@pytest.fixture(scope="module")
+def worse_pr(tmp_path_factory) -> Workspace:
+    """A PR branch whose model is worse than main's (3 boosting iterations)."""
+    clone = baseline_clone(tmp_path_factory.mktemp("pr-workflow"))
+    clone.run("git", "switch", "-q", "-c", "proposal")
+    clone.run("dvc", "exp", "run", "-S", "train.hist_gradient_boosting.max_iter=3")
+    clone.run("git", "add", "-A")
+    clone.run("git", "commit", "-q", "-m", "try 3 boosting iterations")
+    return clone
+
+
+def test_experiment_job_posts_one_sticky_comment_and_fails_on_the_gate(worse_pr, tmp_path):
+    run = rehearse(
+        worse_pr,
+        tmp_path,
+        "pr.yml",
+        "pull_request",
+        pull_request_event(worse_pr, head_repository=REPOSITORY),
+        job="experiment",
+    )
+    assert run.result.returncode != 0, "a failing gate must fail the job"
+    assert "roc_auc got worse by" in run.output
+    (call,) = run.cml_calls()
+    assert call["argv"] == [
+        "comment",
+        "update",
+        "report.md",
+        "--target=pr",
+        "--watermark-title=cauce model report",
+    ]
+    uploaded = run.artifacts / "model-report"
+    assert call["body"] == (uploaded / "report.md").read_text(encoding="utf-8")
+    assert call["body"].startswith("## Model report: this PR vs `origin/main`\n\n❌ **Gate failed")
+    assert (uploaded / "pr-number").read_text(encoding="utf-8").strip() == "7"
+    assert (uploaded / "roc-curve.png").stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def fork_run(worse_pr, tmp_path_factory):
+    """The experiment job of a pull request from a fork."""
+    return rehearse(
+        worse_pr,
+        tmp_path_factory.mktemp("fork"),
+        "pr.yml",
+        "pull_request",
+        pull_request_event(worse_pr, head_repository="someone/cauce-fork"),
+        job="experiment",
+    )
+
+
+def workflow_run_event(head_repository: str) -> dict:
+    return {
+        "action": "completed",
+        "workflow_run": {
+            "id": 4242,
+            "event": "pull_request",
+            "conclusion": "failure",
+            "head_repository": {"full_name": head_repository},
+        },
+        "repository": {"full_name": REPOSITORY, "name": "cauce", "owner": {"login": "cauce-org"}},
+    }
+
+
+def test_a_fork_pr_gets_no_comment_from_the_job_that_runs_its_code(fork_run):
+    assert fork_run.result.returncode != 0, "the gate still fails the job"
+    assert fork_run.cml_calls() == []
+    assert not (fork_run.record / "npm").exists(), "CML is not even installed there"
+    assert (fork_run.artifacts / "model-report/report.md").exists()
+
+
+def test_pr_comment_posts_the_forks_report_without_its_code(fork_run, worse_pr, tmp_path):
+    artifacts = fork_run.artifacts
+    run = rehearse(
+        worse_pr,
+        tmp_path,
+        "pr-comment.yml",
+        "workflow_run",
+        workflow_run_event("someone/cauce-fork"),
+        extra_env={"CAUCE_ARTIFACTS": str(artifacts)},
+    )
+    assert run.result.returncode == 0, run.output[-3000:]
+    (call,) = run.cml_calls()
+    assert call["argv"] == [
+        "comment",
+        "update",
+        "report.md",
+        "--target=pr/7",
+        "--watermark-title=cauce model report",
+    ]
+    assert call["body"] == (artifacts / "model-report/report.md").read_text(encoding="utf-8")
+    assert call["cwd"].endswith("/model-report")
+    assert (artifacts / "download-run-id").read_text(encoding="utf-8").strip() == "4242"
+    assert "checkout" not in (tmp_path / "act.log").read_text(encoding="utf-8").lower()
+
+
+def test_pr_comment_refuses_a_tampered_pr_number(fork_run, worse_pr, tmp_path):
+    tampered = tmp_path / "artifacts"
+    (tampered / "model-report").mkdir(parents=True)
+    for file in (fork_run.artifacts / "model-report").iterdir():
+        (tampered / "model-report" / file.name).write_bytes(file.read_bytes())
+    (tampered / "model-report/pr-number").write_text("7 --target=issue/1\n", encoding="utf-8")
+    run = rehearse(
+        worse_pr,
+        tmp_path / "scratch",
+        "pr-comment.yml",
+        "workflow_run",
+        workflow_run_event("someone/cauce-fork"),
+        extra_env={"CAUCE_ARTIFACTS": str(tampered)},
+    )
+    assert run.result.returncode != 0
+    assert "pr-number is not a pull request number: refusing to post" in run.output
+    assert run.cml_calls() == []
+
+
+def test_pr_comment_leaves_same_repository_prs_alone(worse_pr, tmp_path):
+    run = rehearse(
+        worse_pr, tmp_path, "pr-comment.yml", "workflow_run", workflow_run_event(REPOSITORY)
+    )
+    assert run.result.returncode == 0, run.output[-3000:]
+    assert run.cml_calls() == []
