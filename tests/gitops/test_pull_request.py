@@ -4,6 +4,7 @@ the baseline on main, and PR branches that make the model worse or leave it alon
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -115,3 +116,23 @@ def test_an_unknown_base_is_named(clone):
     result = clone.run("cauce", "gate", "--base", "no-such-branch", check=False)
     assert result.returncode == 1
     assert "revision 'no-such-branch' not found" in result.stderr
+
+
+def test_check_lock_names_what_changed_since_dvc_lock(clone):
+    branch(clone, "forgot-to-repro")
+    clone.set_params({"train.hist_gradient_boosting.learning_rate": 0.05})
+    (clone.path / "src/cauce/pipeline/prepare.py").open("a").write("# a comment\n")
+    commit_all(clone, "changed params and code, no dvc repro")
+    result = clone.run("cauce", "check-lock", check=False)
+    assert result.returncode == 1
+    assert "dvc.lock is stale: run dvc repro and commit dvc.lock" in result.stderr
+    assert "  - train: params.yaml (train modified)" in result.stderr
+    assert "  - prepare: src/cauce/pipeline/prepare.py modified" in result.stderr
+
+
+def test_check_lock_ignores_outputs_ci_has_not_pulled(clone):
+    branch(clone, "fresh-checkout")
+    for output in ("data/raw", "data/prepared", "models"):
+        shutil.rmtree(clone.path / output)
+    result = clone.run("cauce", "check-lock")
+    assert result.stdout.strip() == "dvc.lock matches the code, params and data."

@@ -27,6 +27,7 @@ STAND_INS = {
     "actions/download-artifact": HERE / "actions/download-artifact",
 }
 HANDLED_BY_ACT = {"actions/checkout"}  # act copies the working tree in instead
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 USES = re.compile(r"uses:\s*([\w.-]+/[\w.-]+)@([0-9a-f]{40})")
 
 
@@ -44,7 +45,8 @@ class Rehearsal:
 
     @property
     def output(self) -> str:
-        return self.result.stdout + self.result.stderr
+        """What act printed, without colour codes."""
+        return ANSI.sub("", self.result.stdout + self.result.stderr)
 
     def cml_calls(self) -> list[dict[str, object]]:
         calls = []

@@ -3,6 +3,9 @@ job's result, and the fork path where a separate, trusted workflow posts the rep
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import Workspace, baseline_clone
@@ -145,3 +148,34 @@ def test_pr_comment_leaves_same_repository_prs_alone(worse_pr, tmp_path):
     )
     assert run.result.returncode == 0, run.output[-3000:]
     assert run.cml_calls() == []
+
+
+def test_lint_job_runs_pre_commit(worse_pr, tmp_path):
+    run = rehearse(
+        worse_pr,
+        tmp_path,
+        "pr.yml",
+        "pull_request",
+        pull_request_event(worse_pr, head_repository=REPOSITORY),
+        job="lint",
+        extra_env={"PRE_COMMIT_HOME": str(Path.home() / ".cache/pre-commit")},
+    )
+    assert run.result.returncode == 0, run.output[-3000:]
+    assert "pre-commit run --all-files" in run.output
+    assert "zizmor (workflow security)" in run.output
+
+
+def test_test_job_runs_the_readme_test_command(worse_pr, tmp_path):
+    # A small selection: the whole suite would rehearse this job again from inside itself.
+    run = rehearse(
+        worse_pr,
+        tmp_path,
+        "pr.yml",
+        "pull_request",
+        pull_request_event(worse_pr, head_repository=REPOSITORY),
+        job="test",
+        extra_env={"PYTEST_ADDOPTS": "tests/unit/test_evaluate.py"},
+    )
+    assert run.result.returncode == 0, run.output[-3000:]
+    assert "make test" in run.output
+    assert re.search(r"\b\d+ passed in ", run.output)
