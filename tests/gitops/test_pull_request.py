@@ -37,16 +37,16 @@ def test_a_worse_model_fails_the_gate_naming_roc_auc(clone):
     report = clone.run("cauce", "report", "--base", "main")
     assert report.stdout.strip() == "reports/pr/report.md"
     text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
-    assert text.startswith(
-        "## Model report: this PR vs `main`\n\n❌ **Gate failed: roc_auc got worse"
-    )
+    assert text.startswith("## Model report: this PR vs `main`\n\n❌ **Gate failed (")
+    assert "roc_auc got worse by" in text.splitlines()[2]
     roc_row = next(line for line in text.splitlines() if line.startswith("| ROC AUC"))
     assert "🔴 ▼ -0." in roc_row
     assert "| `train.hist_gradient_boosting.max_iter` | `40` | `3` |" in text
 
     gate = clone.run("cauce", "gate", "--base", "main", check=False)
     assert gate.returncode == 1
-    assert gate.stdout.startswith("Gate failed:\n  - roc_auc got worse by ")
+    assert gate.stdout.startswith("Gate failed (")
+    assert "\n  - roc_auc got worse by " in gate.stdout
     verdict = json.loads((clone.path / "reports/pr/gate.json").read_text(encoding="utf-8"))
     assert verdict["passed"] is False
     assert any(f.startswith("roc_auc got worse") for f in verdict["failures"])
@@ -82,7 +82,7 @@ def test_a_neutral_change_passes(clone):
     assert text_of.returncode == 0
     text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
     assert "✅ **Gate passed" in text
-    assert "⚪ 0" in next(line for line in text.splitlines() if line.startswith("| ROC AUC"))
+    assert "⚪ 0.0000" in next(line for line in text.splitlines() if line.startswith("| ROC AUC"))
 
 
 def test_a_base_without_metrics_reports_this_prs_numbers(clone):
@@ -105,7 +105,8 @@ def test_the_production_model_is_the_champion(clone):
     commit_all(clone, "3 iterations, with a champion in prod")
     clone.run("cauce", "report", "--base", "main")
     text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
-    assert "production `model@v0.1.0` on this PR's test set" in text
+    assert "| production `model@v0.1.0` ¹ | vs production |" in text
+    assert "¹ the production model, scored on the same test split as this PR." in text
     gate = clone.run("cauce", "gate", "--base", "main", check=False)
     assert gate.returncode == 1
     assert "roc_auc got worse by" in gate.stdout

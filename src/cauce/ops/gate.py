@@ -45,6 +45,9 @@ class Evidence:
     notes: list[str] = field(default_factory=list)
 
 
+BOUNDS = ("present", "min", "max")
+
+
 @dataclass
 class Check:
     rule: str
@@ -150,8 +153,8 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
                     worse,
                     rule.max_regression,
                     worse <= rule.max_regression,
-                    f"{metric} got worse by {worse:.4f} vs {against} ({old:.4f} → {value:.4f}); "
-                    f"allowed: {rule.max_regression}",
+                    f"{metric} got worse by {worse:.4f} vs {against} ({old:.4f} → {value:.4f}, "
+                    f"allowed {rule.max_regression})",
                 )
             )
     metric, allowed = gate.groups.metric, gate.groups.max_regression
@@ -171,26 +174,31 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
                         allowed,
                         worse <= allowed,
                         f"{metric} for {column}={group} got worse by {worse:.4f} vs {against} "
-                        f"({old:.4f} → {new:.4f}); allowed: {allowed}",
+                        f"({old:.4f} → {new:.4f}, allowed {allowed})",
                     )
                 )
     return checks
 
 
+def failures(checks: list[Check]) -> list[Check]:
+    """The failed checks, broken bounds first, then regressions."""
+    return sorted((c for c in checks if not c.passed), key=lambda c: c.rule not in BOUNDS)
+
+
 def verdict(checks: list[Check]) -> str:
     """One sentence: passed or failed, and why."""
-    failed = [c for c in checks if not c.passed]
+    failed = failures(checks)
     if not failed:
         return f"Gate passed: all {len(checks)} checks hold."
     reasons = "; ".join(c.message for c in failed[:3])
-    more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
-    return f"Gate failed: {reasons}{more}."
+    more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
+    return f"Gate failed ({len(failed)} of {len(checks)} checks): {reasons}{more}."
 
 
 def run(params: Params, base: str) -> int:
     evidence = gather(base, params)
     checks = decide(params.gate, evidence)
-    failed = [c for c in checks if not c.passed]
+    failed = failures(checks)
     write_json(
         GATE_FILE,
         {
@@ -205,7 +213,7 @@ def run(params: Params, base: str) -> int:
     )
     for note in evidence.notes:
         log.info(note)
-    print("Gate failed:" if failed else verdict(checks))
+    print(f"Gate failed ({len(failed)} of {len(checks)} checks):" if failed else verdict(checks))
     for check in failed:
         print(f"  - {check.message}")
     return 1 if failed else 0

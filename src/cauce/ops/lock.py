@@ -53,7 +53,8 @@ def stale_dependencies(status: dict[str, Any], outputs: set[str]) -> list[str]:
     return problems
 
 
-def run(params: Params) -> int:  # noqa: ARG001 - every cauce command receives the params
+def require_current() -> None:
+    """Raise StaleLockError naming every dependency that changed since dvc.lock."""
     outputs = pipeline_outputs(yaml.safe_load(Path("dvc.yaml").read_text(encoding="utf-8")))
     result = subprocess.run(
         [tool("dvc"), "status", "--json"], capture_output=True, text=True, check=False
@@ -66,5 +67,9 @@ def run(params: Params) -> int:  # noqa: ARG001 - every cauce command receives t
             "dvc.lock is stale: run dvc repro and commit dvc.lock. What changed since it "
             "was written:\n" + "\n".join(f"  - {p}" for p in problems)
         )
+
+
+def run(params: Params) -> int:  # noqa: ARG001 - every cauce command receives the params
+    require_current()
     print("dvc.lock matches the code, params and data.")
     return 0

@@ -91,31 +91,45 @@ def change(metric: str, old: float | None, new: float | None) -> str:
     """The change with a coloured marker: green is better, red is worse, whatever the sign."""
     if old is None or new is None:
         return NONE
-    delta = new - old
+    delta = round(new, 4) - round(old, 4)  # the difference of the numbers shown
     if abs(delta) < UNCHANGED:
-        return "⚪ 0"
+        return "⚪ 0.0000"
     better = worsening(metric, old, new) < 0
     return f"{'🟢' if better else '🔴'} {'▲' if delta > 0 else '▼'} {delta:+.4f}"
 
 
-def metrics_table(evidence: Evidence) -> str:
+def metrics_table(evidence: Evidence, label: str = "this PR", with_base: bool = True) -> str:
+    """Metrics of `label`, against the base and the champion where they are known."""
     base_metrics = evidence.base_metrics or {}
     champion = evidence.champion_metrics
-    header = ["metric", f"`{evidence.base}`", "this PR", "change"]
-    align = ["---", "---:", "---:", ":---"]
+    header, align = ["metric"], ["---"]
+    if with_base:
+        header.append(f"`{evidence.base}`")
+        align.append("---:")
+    header.append(label)
+    align.append("---:")
+    if with_base:
+        header.append("change")
+        align.append(":---")
     if champion is not None:
-        header += [f"production `{evidence.champion}` on this PR's test set", "PR vs production"]
+        header += [f"production `{evidence.champion}` ¹", "vs production"]
         align += ["---:", ":---"]
     rows = [row(*header), row(*align)]
     for name, metric in METRICS.items():
         old, new = base_metrics.get(name), evidence.metrics.get(name)
-        label = f"{metric.label} {'↑' if metric.higher_is_better else '↓'}"
-        cells = [label, number(old), f"**{number(new)}**", change(name, old, new)]
+        cells = [f"{metric.label} {'↑' if metric.higher_is_better else '↓'}"]
+        cells += (
+            [number(old), f"**{number(new)}**", change(name, old, new)]
+            if with_base
+            else [f"**{number(new)}**"]
+        )
         if champion is not None:
             cells += [number(champion.get(name)), change(name, champion.get(name), new)]
         rows.append(row(*cells))
-    legend = "↑ higher is better, ↓ lower is better; 🟢 better, 🔴 worse, ⚪ unchanged."
-    return "\n".join(rows) + "\n\n" + legend
+    notes = ["↑ higher is better, ↓ lower is better; 🟢 better, 🔴 worse, ⚪ unchanged."]
+    if champion is not None:
+        notes.append(f"¹ the production model, scored on the same test split as {label}.")
+    return "\n".join(rows) + "\n\n" + "<br>".join(notes)
 
 
 def params_diff(base: str) -> str:
@@ -156,7 +170,8 @@ def data_diff(base: str, params: Params) -> str:
     rows = [row("", f"`{base}`", "this PR"), row("---", "---", "---")]
     for label, old, new in facts:
         rows.append(row(label + ("" if old == new else " ✏️"), _fact(old), _fact(new)))
-    return "\n".join(rows) + "\n\n✏️ changed."
+    changed = any(old != new for _, old, new in facts)
+    return "\n".join(rows) + ("\n\n✏️ changed." if changed else "\n\nThe data did not change.")
 
 
 def _fact(value: Any) -> str:
@@ -176,25 +191,35 @@ def plots_section(images: dict[str, dict[str, Any]], base: str) -> str:
     return "\n\n".join(parts)
 
 
-def groups_section(evidence: Evidence, params: Params) -> str:
+def groups_section(
+    evidence: Evidence, params: Params, label: str = "this PR", with_base: bool = True
+) -> str:
+    """The gate's group metric per group of each slice column, flagged where it fell."""
     metric = params.gate.groups.metric
     allowed, min_rows = params.gate.groups.max_regression, params.gate.groups.min_rows
-    parts = [
-        f"{METRICS[metric].label} per group; ⚠️ marks a group that got worse than "
-        f"`{evidence.base}` by more than {allowed}. Groups under {min_rows:,} rows are not gated."
-    ]
+    intro = f"{METRICS[metric].label} per group; – where it is undefined (one class only)."
+    if with_base:
+        intro += (
+            f" ⚠️ marks a group that got worse than `{evidence.base}` by more than {allowed};"
+            f" groups under {min_rows:,} rows are shown, not gated."
+        )
+    parts = [intro]
     for column, groups in evidence.groups.items():
         base_groups = (evidence.base_groups or {}).get(column, {})
-        rows = [
-            row(column, "rows", f"`{evidence.base}`", "this PR", "change"),
-            row("---", "---:", "---:", "---:", ":---"),
-        ]
+        header = [column, "rows", f"`{evidence.base}`", label, "change"]
+        rows = [row(*header), row("---", "---:", "---:", "---:", ":---")]
+        if not with_base:
+            rows = [row(column, "rows", label), row("---", "---:", "---:")]
         for group, entry in groups.items():
             old, new = base_groups.get(group, {}).get(metric), entry.get(metric)
             gated = old is not None and new is not None and entry["rows"] >= min_rows
             worse = gated and worsening(metric, old, new) > allowed
-            cells = [f"{entry['rows']:,}", number(old), number(new), change(metric, old, new)]
-            rows.append(row(f"{group}{' ⚠️' if worse else ''}", *cells))
+            cells = [number(old), number(new), change(metric, old, new)]
+            rows.append(
+                row(f"{group}{' ⚠️' if worse else ''}", f"{entry['rows']:,}", *cells)
+                if with_base
+                else row(group, f"{entry['rows']:,}", number(new))
+            )
         parts.append("\n".join(rows))
     return "\n\n".join(parts)
 
