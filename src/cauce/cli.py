@@ -7,27 +7,49 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from cauce import CauceError
 from cauce.config import DEFAULT_PARAMS, ConfigError, load_params
 
-# subcommand → (module with a run(params, **options) function, one-line description)
-STAGES = {
-    "ingest": ("cauce.pipeline.ingest", "read the source data and keep the training years"),
-    "validate": ("cauce.pipeline.validate", "check the raw data against data/contract.yaml"),
-    "prepare": ("cauce.pipeline.prepare", "drop unlabelled rows; stratified train/test split"),
-    "train": ("cauce.pipeline.train", "fit the model pipeline and write models/"),
-    "evaluate": ("cauce.pipeline.evaluate", "score the test split: metrics, groups, plots"),
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    help: str
+    required: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Command:
+    target: str  # "module:function", called as function(params, **options)
+    summary: str
+    options: tuple[Option, ...] = ()
+
+
+BASE = Option("--base", "git revision to compare with, e.g. main or origin/main", required=True)
+TO = Option("--to", "the version to put in production, e.g. v0.2.0 (default: the previous one)")
+
+COMMANDS = {
+    # the pipeline's stages, as dvc.yaml runs them
+    "ingest": Command("cauce.pipeline.ingest:run", "read the source data, keep the training years"),
+    "validate": Command("cauce.pipeline.validate:run", "check raw data against data/contract.yaml"),
+    "prepare": Command("cauce.pipeline.prepare:run", "drop unlabelled rows; stratified split"),
+    "train": Command("cauce.pipeline.train:run", "fit the model pipeline and write models/"),
+    "evaluate": Command("cauce.pipeline.evaluate:run", "score the test split: metrics, plots"),
+    # the pull request
+    "check-lock": Command("cauce.ops.lock:run", "fail if dvc.lock is stale for code/params/data"),
+    "report": Command("cauce.ops.report:run", "write the PR report against --base", (BASE,)),
+    "gate": Command("cauce.ops.gate:run", "exit 1 unless the model passes the gate", (BASE,)),
+    # merge to release
+    "release": Command("cauce.ops.release:run", "version the model; promote it if it wins"),
+    "rollback": Command("cauce.ops.release:rollback", "put an earlier version back in prod", (TO,)),
 }
-CHECKS = {
-    "check-lock": ("cauce.ops.lock", "fail if dvc.lock is stale for the code, params or data"),
-}
-PR_COMMANDS = {
-    "report": ("cauce.ops.report", "write the PR report, reports/pr/report.md, against --base"),
-    "gate": ("cauce.ops.gate", "exit 1 unless the model passes the gate against --base"),
-}
-COMMANDS = STAGES | CHECKS | PR_COMMANDS
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,26 +65,23 @@ def parser() -> argparse.ArgumentParser:
         help="parameters file (default: %(default)s)",
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (_, summary) in (STAGES | CHECKS).items():
-        commands.add_parser(name, help=summary, description=summary)
-    for name, (_, summary) in PR_COMMANDS.items():
-        command = commands.add_parser(name, help=summary, description=summary)
-        command.add_argument(
-            "--base",
-            required=True,
-            help="git revision to compare with, e.g. main or origin/main",
-        )
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.summary, description=command.summary)
+        for option in command.options:
+            sub.add_argument(option.flag, required=option.required, help=option.help)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    module_name, _ = COMMANDS[arguments.command]
-    options = {"base": arguments.base} if arguments.command in PR_COMMANDS else {}
+    command = COMMANDS[arguments.command]
+    module_name, function_name = command.target.split(":")
+    options = {option.name: getattr(arguments, option.name) for option in command.options}
     try:
         params = load_params(arguments.params)
-        status = importlib.import_module(module_name).run(params, **options)
+        function = getattr(importlib.import_module(module_name), function_name)
+        status = function(params, **options)
     except ConfigError as error:
         print(f"cauce {arguments.command}: configuration error:\n{error}", file=sys.stderr)
         return 2

@@ -12,7 +12,8 @@ def test_help_lists_every_subcommand_with_a_description():
     result = subprocess.run(
         [sys.executable, "-m", "cauce.cli", "--help"], capture_output=True, text=True, check=True
     )
-    for name, (_, summary) in COMMANDS.items():
+    for name, command in COMMANDS.items():
+        summary = command.summary
         assert any(
             line.split()[:1] == [name] and summary in line for line in result.stdout.splitlines()
         ), f"{name} missing from:\n{result.stdout}"

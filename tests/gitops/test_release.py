@@ -1,0 +1,129 @@
+"""Merge to release with real git, dvc and gto: versions, promotion, rollback.
+
+One repository lives through a sequence of merges to main, each followed by
+`cauce release`, as release.yml runs it; the tests run in order.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import Workspace, baseline_clone
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def main(tmp_path_factory) -> Workspace:
+    return baseline_clone(tmp_path_factory.mktemp("release"))
+
+
+def merge(main: Workspace, message: str, **changes: object) -> None:
+    """What a merged PR leaves on main: changed params, dvc repro, a commit, a push."""
+    main.set_params(changes)
+    main.run("dvc", "repro")
+    main.run("git", "add", "-A")
+    main.run("git", "commit", "-q", "-m", message)
+    main.run("git", "push", "-q", "origin", "main")
+
+
+def release(main: Workspace):
+    result = main.run("cauce", "release", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def production(main: Workspace) -> str:
+    return main.run("gto", "show", "model#prod", "--ref").stdout.strip()
+
+
+def origin_tags(main: Workspace) -> set[str]:
+    lines = main.run("git", "ls-remote", "--tags", "origin").stdout.splitlines()
+    return {line.split("refs/tags/")[1].removesuffix("^{}") for line in lines}
+
+
+def test_the_first_release_is_v0_1_0_in_production(main):
+    merge(main, "a weak first model", **{"train.hist_gradient_boosting.max_iter": 3})
+    result = release(main)
+    assert "v0.1.0 is the first version: promoted to prod" in result.stdout
+    assert {"model@v0.1.0", "model#prod#1"} <= origin_tags(main)
+    assert production(main) == "model@v0.1.0"
+    notes = json.loads((main.path / "reports/release/release.json").read_text(encoding="utf-8"))
+    assert notes["version"] == "v0.1.0"
+    assert notes["promoted"] is True
+    card = (main.path / "reports/release/model-card.md").read_text(encoding="utf-8")
+    assert card.startswith("# Model card: model v0.1.0")
+    assert "| SEX | rows | v0.1.0 |" in card
+
+
+def test_releasing_the_same_commit_again_changes_nothing(main):
+    before = origin_tags(main)
+    result = release(main)
+    assert "model@v0.1.0 is already released from this commit (prod)" in result.stdout
+    assert origin_tags(main) == before
+
+
+def test_a_better_model_is_a_promoted_minor_version(main):
+    merge(main, "more boosting iterations", **{"train.hist_gradient_boosting.max_iter": 40})
+    result = release(main)
+    assert "v0.2.0 promoted to prod: roc_auc " in result.stdout
+    assert production(main) == "model@v0.2.0"
+    notes = (main.path / "reports/release/release-notes.md").read_text(encoding="utf-8")
+    assert "- params: train.hist_gradient_boosting.max_iter 3 → 40" in notes
+    assert "## Against model@v0.1.0, on this version's test split" in notes
+
+
+def test_a_worse_model_is_registered_not_promoted_with_the_reason(main):
+    merge(main, "fewer iterations", **{"train.hist_gradient_boosting.max_iter": 3})
+    result = release(main)
+    assert "v0.3.0 stays in staging: " in result.stdout
+    assert "vs production model@v0.2.0" in result.stdout
+    assert production(main) == "model@v0.2.0"
+    assert "model@v0.3.0" in origin_tags(main)
+
+
+def test_a_data_only_change_is_a_patch(main):
+    merge(main, "a larger sample", **{"data.max_rows": 4500})
+    release(main)
+    assert "model@v0.3.1" in origin_tags(main)
+    notes = json.loads((main.path / "reports/release/release.json").read_text(encoding="utf-8"))
+    assert notes["bump"] == "patch"
+    assert notes["changes"] == ["params: data.max_rows 4000 → 4500"]
+
+
+def test_a_schema_change_is_a_major(main):
+    params = yaml.safe_load((main.path / "params.yaml").read_text(encoding="utf-8"))
+    categorical = [c for c in params["features"]["categorical"] if c != "ANC"]
+    merge(main, "drop the ancestry feature", **{"features.categorical": categorical})
+    release(main)
+    assert "model@v1.0.0" in origin_tags(main)
+    notes = json.loads((main.path / "reports/release/release.json").read_text(encoding="utf-8"))
+    assert notes["bump"] == "major"
+    assert "input schema: ANC removed" in notes["changes"]
+
+
+def test_rollback_returns_prod_to_the_previous_version(main):
+    current = production(main)
+    history = main.run("gto", "history", "model", "--json").stdout
+    assert current in {"model@v0.2.0", "model@v1.0.0"}, history
+    result = main.run("cauce", "rollback")
+    assert result.returncode == 0
+    expected = "v0.1.0" if current == "model@v0.2.0" else "v0.2.0"
+    assert production(main) == f"model@{expected}"
+    assert f"→ {expected}" in result.stdout
+
+
+def test_rollback_to_a_named_version(main):
+    main.run("cauce", "rollback", "--to", "v0.3.0")
+    assert production(main) == "model@v0.3.0"
+    tags = {t for t in origin_tags(main) if t.startswith("model#prod#")}
+    assert len(tags) >= 4
+
+
+def test_rollback_to_an_unknown_version_is_refused(main):
+    result = main.run("cauce", "rollback", "--to", "v9.9.9", check=False)
+    assert result.returncode == 1
+    assert "--to v9.9.9: not a registered version; known: v0.1.0, v0.2.0" in result.stderr
