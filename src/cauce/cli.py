@@ -19,6 +19,7 @@ class Option:
     flag: str
     help: str
     required: bool = False
+    default: str | None = None
 
     @property
     def name(self) -> str:
@@ -34,6 +35,12 @@ class Command:
 
 BASE = Option("--base", "git revision to compare with, e.g. main or origin/main", required=True)
 TO = Option("--to", "the version to put in production, e.g. v0.2.0 (default: the previous one)")
+SERVE_OPTIONS = (
+    Option("--stage", "serve the version in this stage (default: %(default)s)", default="prod"),
+    Option("--model-dir", "serve this model directory instead, e.g. models"),
+    Option("--host", "interface to listen on (default: %(default)s)", default="127.0.0.1"),
+    Option("--port", "port to listen on (default: %(default)s)", default="8000"),
+)
 
 COMMANDS = {
     # the pipeline's stages, as dvc.yaml runs them
@@ -49,6 +56,8 @@ COMMANDS = {
     # merge to release
     "release": Command("cauce.ops.release:run", "version the model; promote it if it wins"),
     "rollback": Command("cauce.ops.release:rollback", "put an earlier version back in prod", (TO,)),
+    # serving
+    "serve": Command("cauce.serving.api:serve", "serve a model version over HTTP", SERVE_OPTIONS),
 }
 
 
@@ -68,7 +77,9 @@ def parser() -> argparse.ArgumentParser:
     for name, command in COMMANDS.items():
         sub = commands.add_parser(name, help=command.summary, description=command.summary)
         for option in command.options:
-            sub.add_argument(option.flag, required=option.required, help=option.help)
+            sub.add_argument(
+                option.flag, required=option.required, default=option.default, help=option.help
+            )
     return root
 
 

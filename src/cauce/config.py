@@ -138,12 +138,18 @@ class GateParams(_Section):
         return self
 
 
+class ServeParams(_Section):
+    max_rows: PositiveInt
+    max_body_bytes: PositiveInt
+
+
 class Params(_Section):
     data: DataParams
     features: FeatureParams
     train: TrainParams
     evaluate: EvaluateParams
     gate: GateParams
+    serve: ServeParams
 
     @model_validator(mode="after")
     def _columns_agree(self) -> Self:

@@ -1,0 +1,1 @@
+"""Serving: the prediction API and, later, batch scoring (the data engineer's room)."""

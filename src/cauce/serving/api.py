@@ -1,0 +1,285 @@
+"""The prediction API: the model directory behind FastAPI, served by uvicorn (`cauce serve`).
+
+The request schema is the model's own input schema (models/model.json), so a wrong type,
+an unknown code, a missing or unexpected field is answered 422 naming the field and the
+rule; too many rows or too large a body is 413. The model file is refused at start when
+its hash differs from the one its metadata records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
+
+from cauce import CauceError
+from cauce.config import Params, ServeParams
+from cauce.files import file_sha256
+from cauce.model import load_model
+from cauce.ops import registry, revisions
+from cauce.ops.registry import PRODUCTION
+from cauce.pipeline import EVALUATE_REPORTS, MODEL_CARD, MODEL_FILE
+
+SERVED_MODELS = Path(".cauce/models")  # versions fetched for serving (git-ignored)
+
+
+class ModelIntegrityError(CauceError):
+    """The model file is not the one its metadata describes."""
+
+
+@dataclass
+class ServedModel:
+    """What the API serves: the directory, and what is known about the version."""
+
+    directory: Path
+    version: str | None = None
+    stage: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    threshold: float = 0.5
+
+    def card(self) -> dict[str, Any]:
+        return json.loads((self.directory / MODEL_CARD.name).read_text(encoding="utf-8"))
+
+    def verify(self) -> None:
+        """Refuse a model file whose hash is not the one model.json records."""
+        expected = str(self.card().get("model_sha256"))
+        model_file = self.directory / MODEL_FILE.name
+        actual = file_sha256(model_file)
+        if actual != expected:
+            raise ModelIntegrityError(
+                f"{model_file}: sha256 {actual[:12]}… differs from the {expected[:12]}… "
+                f"recorded in {MODEL_CARD.name}: refusing to serve it"
+            )
+
+    def load(self) -> Any:
+        return load_model(self.directory / MODEL_FILE.name)
+
+
+_TYPES = {"integer": StrictInt, "number": StrictFloat | StrictInt, "string": StrictStr}
+
+
+def record_model(schema: list[dict[str, Any]]) -> type[BaseModel]:
+    """A pydantic model of one input record, from the model's input schema."""
+    fields: dict[str, Any] = {}
+    for column in schema:
+        kind: Any = _TYPES[column["type"]]
+        if column.get("allowed") is not None:
+            kind = Literal[tuple(column["allowed"])]
+        constraint = Field(ge=column.get("min"), le=column.get("max"))
+        if column.get("nullable", True):
+            kind = kind | None
+        fields[column["name"]] = (kind, constraint)
+    return create_model("Record", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _problem(error: dict[str, Any]) -> dict[str, Any]:
+    location = error["loc"]
+    where = "records" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in location)
+    if error["type"] == "missing":
+        return {"field": where, "rule": "required field is missing"}
+    return {"field": where, "rule": error["msg"], "value": error.get("input")}
+
+
+def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
+    registry = CollectorRegistry()
+    requests = Counter("cauce_requests", "HTTP requests", ["path", "status"], registry=registry)
+    latency = Histogram("cauce_request_seconds", "request latency", ["path"], registry=registry)
+    rows_scored = Counter("cauce_rows_scored", "rows scored by /v1/predict", registry=registry)
+    errors = Counter("cauce_errors", "rejected requests", ["reason"], registry=registry)
+    served.verify()  # before anything listens: a bad file stops the server at once
+    card = served.card()
+    record = record_model(card["input_schema"])
+    adapter = TypeAdapter(list[record])
+    state: dict[str, Any] = {}  # "pipeline" once loaded: /ready answers 503 until then
+    too_large = f"the body exceeds serve.max_body_bytes = {limits.max_body_bytes:,}"
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        async def load() -> None:
+            state["pipeline"] = await asyncio.to_thread(served.load)
+
+        task = asyncio.create_task(load())
+        yield
+        task.cancel()
+
+    app = FastAPI(
+        title="cauce prediction API",
+        version=served.version or "unversioned",
+        lifespan=lifespan,
+        description="Scores records with the served model version. See /v1/model.",
+    )
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        declared = int(request.headers.get("content-length") or 0)
+        started = time.perf_counter()
+        if declared > limits.max_body_bytes:
+            response: Any = _reject(413, too_large)
+            errors.labels("body_too_large").inc()
+        else:
+            response = await call_next(request)
+        latency.labels(request.url.path).observe(time.perf_counter() - started)
+        requests.labels(request.url.path, str(response.status_code)).inc()
+        return response
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    def ready() -> JSONResponse:
+        if "pipeline" not in state:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        return JSONResponse({"status": "ready", "version": served.version})
+
+    @app.get("/v1/model")
+    def model_info() -> dict[str, Any]:
+        return {
+            "name": card.get("name", "model"),
+            "version": served.version,
+            "stage": served.stage,
+            "input_schema": card["input_schema"],
+            "metrics": served.metrics,
+            "trained_at": card.get("trained_at"),
+            "limits": limits.model_dump(),
+        }
+
+    request_schema = {
+        "type": "object",
+        "required": ["records"],
+        "properties": {
+            "records": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": limits.max_rows,
+                "items": record.model_json_schema(),
+            }
+        },
+    }
+
+    @app.post(
+        "/v1/predict",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": request_schema}},
+            }
+        },
+        responses={
+            400: {"description": "the body is not JSON"},
+            413: {"description": "more than serve.max_rows records, or a body too large"},
+            422: {"description": "a record breaks the schema: each problem names the field"},
+            503: {"description": "the model is still loading"},
+        },
+    )
+    async def predict(request: Request) -> JSONResponse:
+        if "pipeline" not in state:
+            return _reject(503, "the model is still loading")
+        body = await request.body()
+        if len(body) > limits.max_body_bytes:
+            errors.labels("body_too_large").inc()
+            return _reject(413, too_large)
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            errors.labels("not_json").inc()
+            return _reject(400, f"the body is not JSON: {error}")
+        records = payload.get("records") if isinstance(payload, dict) else None
+        if not isinstance(records, list) or not records:
+            errors.labels("invalid").inc()
+            return _reject(422, 'expected {"records": [ {...}, ... ]} with at least one record')
+        if len(records) > limits.max_rows:
+            errors.labels("too_many_rows").inc()
+            return _reject(
+                413, f"{len(records):,} records exceed serve.max_rows = {limits.max_rows:,}"
+            )
+        try:
+            valid = adapter.validate_python(records)
+        except ValidationError as error:
+            errors.labels("invalid").inc()
+            problems = [_problem(e) for e in error.errors(include_url=False)]
+            return JSONResponse({"detail": problems}, status_code=422)
+        frame = pd.DataFrame([r.model_dump() for r in valid])
+        pipeline = state["pipeline"]
+        probability = pipeline.predict_proba(frame[list(pipeline.feature_names_in_)])[:, 1]
+        rows_scored.inc(len(frame))
+        return JSONResponse(
+            {
+                "model": card.get("name", "model"),
+                "version": served.version,
+                "predictions": [
+                    {"probability": float(p), "label": int(p >= served.threshold)}
+                    for p in probability
+                ],
+            }
+        )
+
+    @app.get("/metrics")
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _reject(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status)
+
+
+def serve(
+    params: Params,
+    stage: str = PRODUCTION,
+    model_dir: str | None = None,
+    host: str = "127.0.0.1",
+    port: str = "8000",
+) -> int:
+    """Serve the model in `stage` (resolved through the GTO tags), or the one in `model_dir`."""
+    import uvicorn
+
+    if model_dir is not None:
+        served = ServedModel(Path(model_dir), threshold=params.evaluate.threshold)
+    else:
+        served = resolve(stage)
+    uvicorn.run(create_app(served, params.serve), host=host, port=int(port), log_level="info")
+    return 0
+
+
+def resolve(stage: str) -> ServedModel:
+    """Fetch the version in `stage` into .cauce/models/<version>/ (once) and describe it."""
+    ref = registry.production_version(stage)
+    if ref is None:
+        raise CauceError(f"no version is in stage {stage!r}: run cauce release first")
+    version = ref.rpartition("@")[2]
+    directory = SERVED_MODELS / version
+    if not (directory / MODEL_FILE.name).exists():
+        registry.fetch(ref, directory)
+    threshold = ((revisions.read_yaml("params.yaml", ref) or {}).get("evaluate") or {}).get(
+        "threshold", 0.5
+    )
+    metrics = revisions.read_json(EVALUATE_REPORTS / "metrics.json", ref) or {}
+    return ServedModel(directory, version, stage, metrics, threshold)

@@ -1,0 +1,188 @@
+"""The prediction API for real: uvicorn on 127.0.0.1 serving the prod model, resolved from
+the GTO tags of a repository, answering real HTTP requests."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from cauce.model import load_model
+from cauce.serving.api import ModelIntegrityError, ServedModel
+from tests.conftest import Workspace, baseline_clone
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory) -> Workspace:
+    clone = baseline_clone(tmp_path_factory.mktemp("serving"))
+    clone.run("gto", "register", "model", "HEAD", "--version", "v0.1.0")
+    clone.run("gto", "assign", "model", "--version", "v0.1.0", "--stage", "prod")
+    return clone
+
+
+@pytest.fixture(scope="module")
+def api(repository):
+    port = free_port()
+    server = subprocess.Popen(
+        ["cauce", "serve", "--stage", "prod", "--port", str(port)],
+        cwd=repository.path,
+        env=repository.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/ready").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None, server.stdout.read()
+        time.sleep(0.3)
+    else:
+        server.kill()
+        pytest.fail(f"the API did not become ready:\n{server.stdout.read()}")
+    yield client
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def test_rows(repository) -> pd.DataFrame:
+    """The test split, repeated to 2,000 rows (the small slice has 800)."""
+    split = pd.read_parquet(repository.path / "data/prepared/test.parquet")
+    return pd.concat([split] * 3, ignore_index=True).head(2000)
+
+
+def records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
+    return json.loads(frame[columns].to_json(orient="records"))
+
+
+def feature_columns(api) -> list[str]:
+    return [c["name"] for c in api.get("/v1/model").json()["input_schema"]]
+
+
+def test_health_and_the_served_version(api):
+    assert api.get("/health").json() == {"status": "ok"}
+    model = api.get("/v1/model").json()
+    assert model["version"] == "v0.1.0"
+    assert model["stage"] == "prod"
+    assert 0.8 < model["metrics"]["roc_auc"] < 1
+    assert model["limits"] == {"max_rows": 1000, "max_body_bytes": 2000000}
+    assert api.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["requestBody"]
+
+
+def test_predictions_equal_the_in_process_pipeline_on_1000_rows(api, repository, test_rows):
+    columns = feature_columns(api)
+    rows = test_rows.head(1000)
+    answer = api.post("/v1/predict", json={"records": records(rows, columns)})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["version"] == "v0.1.0"
+    served = np.array([p["probability"] for p in body["predictions"]])
+    pipeline = load_model(repository.path / ".cauce/models/v0.1.0/model.skops")
+    np.testing.assert_allclose(
+        served, pipeline.predict_proba(rows[columns])[:, 1], rtol=0, atol=1e-12
+    )
+    assert [p["label"] for p in body["predictions"]] == [int(p >= 0.5) for p in served]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "rule"),
+    [
+        ({"AGEP": "30"}, "records[0].AGEP", "Input should be a valid integer"),
+        ({"SEX": 3}, "records[0].SEX", "Input should be 1 or 2"),
+        ({"AGEP": 130}, "records[0].AGEP", "Input should be less than or equal to 99"),
+        ({"HOBBY": "chess"}, "records[0].HOBBY", "Extra inputs are not permitted"),
+        ({"MAR": None, "RAC1P": "drop"}, "records[0].RAC1P", "required field is missing"),
+    ],
+    ids=["wrong-type", "unknown-code", "out-of-range", "unknown-field", "missing-field"],
+)
+def test_a_bad_record_gets_422_naming_the_field(api, test_rows, change, field, rule):
+    record = records(test_rows.head(1), feature_columns(api))[0] | change
+    if record.get("RAC1P") == "drop":
+        del record["RAC1P"]
+    answer = api.post("/v1/predict", json={"records": [record]})
+    assert answer.status_code == 422, answer.text
+    problems = answer.json()["detail"]
+    assert {"field": field, "rule": rule} in [
+        {"field": p["field"], "rule": p["rule"]} for p in problems
+    ], problems
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b'{"records": []}', 422, "at least one record"),
+        (b"this is not json", 400, "the body is not JSON"),
+        (b'{"rows": [1]}', 422, 'expected {"records"'),
+    ],
+    ids=["empty-list", "not-json", "wrong-shape"],
+)
+def test_malformed_bodies(api, body, status, message):
+    answer = api.post("/v1/predict", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == status
+    assert message in answer.json()["detail"]
+
+
+def test_too_many_rows_gets_413(api, test_rows):
+    many = records(test_rows.head(1001), feature_columns(api))
+    answer = api.post("/v1/predict", json={"records": many})
+    assert answer.status_code == 413
+    assert answer.json()["detail"] == "1,001 records exceed serve.max_rows = 1,000"
+
+
+def test_an_oversized_body_gets_413(api):
+    answer = api.post(
+        "/v1/predict", content=b" " * 2_000_001, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 413
+    assert "serve.max_body_bytes = 2,000,000" in answer.json()["detail"]
+
+
+def test_metrics_count_requests_rows_and_errors(api, test_rows):
+    api.post("/v1/predict", json={"records": records(test_rows.head(7), feature_columns(api))})
+    api.post("/v1/predict", content=b"nope", headers={"content-type": "application/json"})
+    text = api.get("/metrics").text
+
+    def value(pattern: str) -> float:
+        match = re.search(pattern + r" ([0-9.e+]+)", text)
+        assert match, f"{pattern} not in /metrics:\n{text}"
+        return float(match.group(1))
+
+    assert value(r"cauce_rows_scored_total") >= 1007
+    assert value(r'cauce_errors_total\{reason="not_json"\}') >= 1
+    assert value(r'cauce_requests_total\{path="/v1/predict",status="200"\}') >= 2
+    assert value(r'cauce_request_seconds_count\{path="/v1/predict"\}') >= 3
+
+
+def test_a_tampered_model_file_is_refused(repository, tmp_path):
+    directory = tmp_path / "model"
+    shutil.copytree(repository.path / ".cauce/models/v0.1.0", directory)
+    with (directory / "model.skops").open("ab") as model_file:
+        model_file.write(b"\0")
+    with pytest.raises(ModelIntegrityError, match=r"differs from the .* recorded in model\.json"):
+        ServedModel(directory).verify()
+    result = repository.run(
+        "cauce", "serve", "--model-dir", str(directory), "--port", "1", check=False
+    )
+    assert result.returncode == 1
+    assert "refusing to serve it" in result.stderr
