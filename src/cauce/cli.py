@@ -36,8 +36,9 @@ class Command:
 BASE = Option("--base", "git revision to compare with, e.g. main or origin/main", required=True)
 TO = Option("--to", "the version to put in production, e.g. v0.2.0 (default: the previous one)")
 SERVE_OPTIONS = (
-    Option("--stage", "serve the version in this stage (default: %(default)s)", default="prod"),
+    Option("--stage", "serve the version in this stage (default: prod)"),
     Option("--model-dir", "serve this model directory instead, e.g. models"),
+    Option("--version", "with --model-dir: the version to report, if it has no serving.json"),
     Option("--host", "interface to listen on (default: %(default)s)", default="127.0.0.1"),
     Option("--port", "port to listen on (default: %(default)s)", default="8000"),
 )
@@ -58,6 +59,23 @@ COMMANDS = {
     "rollback": Command("cauce.ops.release:rollback", "put an earlier version back in prod", (TO,)),
     # serving
     "serve": Command("cauce.serving.api:serve", "serve a model version over HTTP", SERVE_OPTIONS),
+    "package": Command(
+        "cauce.serving.api:package",
+        "fetch a version's model, metrics and threshold for serving",
+        (
+            Option("--version", "the version, e.g. v0.2.0", required=True),
+            Option("--out", "where to put it (default: %(default)s)", default="serving/model"),
+        ),
+    ),
+    "smoke-test": Command(
+        "cauce.serving.smoke:run",
+        "check a running API: ready, version, one prediction",
+        (
+            Option("--url", "the API's address, e.g. http://127.0.0.1:8000", required=True),
+            Option("--version", "fail unless it serves this version"),
+            Option("--wait", "seconds to wait for /ready (default: %(default)s)", default="60"),
+        ),
+    ),
 }
 
 
@@ -86,6 +104,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     command = COMMANDS[arguments.command]
     module_name, function_name = command.target.split(":")
     options = {option.name: getattr(arguments, option.name) for option in command.options}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 
@@ -17,23 +16,9 @@ import pytest
 
 from cauce.model import load_model
 from cauce.serving.api import ModelIntegrityError, ServedModel
-from tests.conftest import Workspace, baseline_clone
+from tests.serving.conftest import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def repository(tmp_path_factory) -> Workspace:
-    clone = baseline_clone(tmp_path_factory.mktemp("serving"))
-    clone.run("gto", "register", "model", "HEAD", "--version", "v0.1.0")
-    clone.run("gto", "assign", "model", "--version", "v0.1.0", "--stage", "prod")
-    return clone
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -40,13 +41,14 @@ from pydantic import (
 
 from cauce import CauceError
 from cauce.config import Params, ServeParams
-from cauce.files import file_sha256
+from cauce.files import file_sha256, write_json
 from cauce.model import load_model
 from cauce.ops import registry, revisions
 from cauce.ops.registry import PRODUCTION
 from cauce.pipeline import EVALUATE_REPORTS, MODEL_CARD, MODEL_FILE
 
 SERVED_MODELS = Path(".cauce/models")  # versions fetched for serving (git-ignored)
+SERVING_INFO = "serving.json"  # beside a packaged model: version, threshold, test metrics
 
 
 class ModelIntegrityError(CauceError):
@@ -253,33 +255,58 @@ def _reject(status: int, message: str) -> JSONResponse:
 
 def serve(
     params: Params,
-    stage: str = PRODUCTION,
+    stage: str | None = None,
     model_dir: str | None = None,
+    version: str | None = None,
     host: str = "127.0.0.1",
     port: str = "8000",
 ) -> int:
-    """Serve the model in `stage` (resolved through the GTO tags), or the one in `model_dir`."""
+    """Serve the model in `stage` (resolved through the GTO tags), or the one in `model_dir`.
+
+    The stage label of a model directory comes from --stage or CAUCE_MODEL_STAGE (set in
+    the image); its version, metrics and threshold from the serving.json `cauce package`
+    wrote beside it.
+    """
     import uvicorn
 
-    if model_dir is not None:
-        served = ServedModel(Path(model_dir), threshold=params.evaluate.threshold)
+    if model_dir is None:
+        stage = stage or PRODUCTION
+        ref = registry.production_version(stage)
+        if ref is None:
+            raise CauceError(f"no version is in stage {stage!r}: run cauce release first")
+        directory = SERVED_MODELS / ref.rpartition("@")[2]
+        if not (directory / SERVING_INFO).exists():
+            package(params, ref, str(directory))
     else:
-        served = resolve(stage)
+        directory = Path(model_dir)
+    info_file = directory / SERVING_INFO
+    info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.exists() else {}
+    served = ServedModel(
+        directory,
+        version or info.get("version"),
+        stage or os.environ.get("CAUCE_MODEL_STAGE") or None,
+        info.get("metrics", {}),
+        info.get("threshold", params.evaluate.threshold),
+    )
     uvicorn.run(create_app(served, params.serve), host=host, port=int(port), log_level="info")
     return 0
 
 
-def resolve(stage: str) -> ServedModel:
-    """Fetch the version in `stage` into .cauce/models/<version>/ (once) and describe it."""
-    ref = registry.production_version(stage)
-    if ref is None:
-        raise CauceError(f"no version is in stage {stage!r}: run cauce release first")
-    version = ref.rpartition("@")[2]
-    directory = SERVED_MODELS / version
-    if not (directory / MODEL_FILE.name).exists():
-        registry.fetch(ref, directory)
+def package(params: Params, version: str, out: str) -> int:  # noqa: ARG001 - a cauce command
+    """Fetch a version's model directory, with its metrics and threshold, for serving."""
+    ref = version if version.startswith(f"{registry.MODEL}@") else f"{registry.MODEL}@{version}"
+    directory = Path(out)
+    registry.fetch(ref, directory)
     threshold = ((revisions.read_yaml("params.yaml", ref) or {}).get("evaluate") or {}).get(
         "threshold", 0.5
     )
-    metrics = revisions.read_json(EVALUATE_REPORTS / "metrics.json", ref) or {}
-    return ServedModel(directory, version, stage, metrics, threshold)
+    write_json(
+        directory / SERVING_INFO,
+        {
+            "version": ref.rpartition("@")[2],
+            "threshold": threshold,
+            "metrics": revisions.read_json(EVALUATE_REPORTS / "metrics.json", ref) or {},
+        },
+    )
+    print(f"{ref} → {directory}")
+    return 0

@@ -1,0 +1,65 @@
+"""`cauce smoke-test --url URL`: is a running API serving what it should?
+
+Waits for /ready, reads /v1/model, scores one record built from the model's own input
+schema, and checks that a malformed record is refused: what deploy.yml runs against a
+freshly started image before it publishes anything.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from cauce import CauceError
+from cauce.config import Params
+
+
+class SmokeTestError(CauceError):
+    """The API is not serving what it should."""
+
+
+def valid_record(schema: list[dict[str, Any]]) -> dict[str, Any]:
+    """A record every rule of the schema accepts: the first allowed code, or mid-range."""
+    record: dict[str, Any] = {}
+    for column in schema:
+        if column.get("allowed"):
+            record[column["name"]] = column["allowed"][0]
+        else:
+            low = column.get("min", 0)
+            middle = (low + column.get("max", low + 2)) / 2
+            record[column["name"]] = int(middle) if column["type"] == "integer" else middle
+    return record
+
+
+def run(params: Params, url: str, version: str | None = None, wait: str = "60") -> int:  # noqa: ARG001
+    client = httpx.Client(base_url=url.rstrip("/"), timeout=10)
+    deadline = time.monotonic() + float(wait)
+    while True:
+        try:
+            if client.get("/ready").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SmokeTestError(f"{url}/ready did not answer 200 within {wait} s")
+        time.sleep(0.5)
+    model = client.get("/v1/model").json()
+    if version is not None and model.get("version") != version:
+        raise SmokeTestError(f"{url} serves version {model.get('version')!r}, not {version!r}")
+    record = valid_record(model["input_schema"])
+    answer = client.post("/v1/predict", json={"records": [record]})
+    if answer.status_code != 200:
+        raise SmokeTestError(f"/v1/predict answered {answer.status_code}: {answer.text[:300]}")
+    probability = answer.json()["predictions"][0]["probability"]
+    if not 0 <= probability <= 1:
+        raise SmokeTestError(f"/v1/predict returned probability {probability}")
+    refused = client.post("/v1/predict", json={"records": [{"not a feature": 1}]})
+    if refused.status_code != 422:
+        raise SmokeTestError(f"a malformed record got {refused.status_code}, not 422")
+    print(
+        f"{url}: ready, serving {model.get('version')}, one prediction ({probability:.3f}), "
+        "a malformed record refused with 422"
+    )
+    return 0
