@@ -111,7 +111,7 @@ def baseline_clone(root: Path) -> Workspace:
     """A bare `origin` whose main holds a reproduced baseline (small params), and a clone.
 
     `before-first-run` tags the commit before any `dvc repro`: no dvc.lock, no reports.
-    The clone shares the seed's DVC cache, as a developer's clone shares a remote.
+    A local directory is the DVC remote; the clone also shares the seed's DVC cache.
     """
     env = tool_environment(root)
     origin = root / "origin.git"
@@ -125,6 +125,9 @@ def baseline_clone(root: Path) -> Workspace:
     seed.run("git", "commit", "-q", "-m", "cauce, before its first run")
     seed.run("git", "tag", "before-first-run")
     seed.run("dvc", "repro")
+    # A local directory is the team's DVC remote, committed as a real one would be.
+    seed.run("dvc", "remote", "add", "--default", "storage", str(root / "dvc-remote"))
+    seed.run("dvc", "push", "--quiet")
     seed.run("git", "add", "-A")
     seed.run("git", "commit", "-q", "-m", "baseline model")
     seed.run("git", "remote", "add", "origin", str(origin))

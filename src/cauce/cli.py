@@ -57,6 +57,16 @@ COMMANDS = {
     # merge to release
     "release": Command("cauce.ops.release:run", "version the model; promote it if it wins"),
     "rollback": Command("cauce.ops.release:rollback", "put an earlier version back in prod", (TO,)),
+    "deploy-target": Command(
+        "cauce.ops.deploy:run",
+        "print the version, stage and image a deploy is for",
+        (
+            Option("--ref", "a stage tag, e.g. model#prod#3"),
+            Option("--version", "or a version, e.g. v0.2.0 ..."),
+            Option("--stage", "... and the stage to deploy it as"),
+            Option("--repository", "owner/name, for the image name ghcr.io/owner/name"),
+        ),
+    ),
     # serving
     "serve": Command("cauce.serving.api:serve", "serve a model version over HTTP", SERVE_OPTIONS),
     "package": Command(

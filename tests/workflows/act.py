@@ -25,6 +25,9 @@ STAND_INS = {
     "actions/cache": HERE / "actions/cache",
     "actions/upload-artifact": HERE / "actions/upload-artifact",
     "actions/download-artifact": HERE / "actions/download-artifact",
+    "docker/setup-buildx-action": HERE / "actions/setup-buildx",
+    "docker/login-action": HERE / "actions/docker-login",
+    "docker/build-push-action": HERE / "actions/build-push",
 }
 HANDLED_BY_ACT = {"actions/checkout"}  # act copies the working tree in instead
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -45,7 +45,8 @@ def tool(name: str) -> str:
     return str(sibling) if sibling.exists() else name
 
 
-def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
+def run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run gto, dvc or git; a failure raises RegistryError with the tool's last words."""
     result = subprocess.run(
         [tool(command[0]), *command[1:]], capture_output=True, text=True, check=False
     )
@@ -57,7 +58,7 @@ def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def versions() -> list[Version]:
     """Every registered version, oldest first."""
-    result = _run("gto", "show", MODEL, "--json", check=False)
+    result = run("gto", "show", MODEL, "--json", check=False)
     if result.returncode != 0:  # nothing registered yet
         return []
     found = [
@@ -74,7 +75,7 @@ def versions() -> list[Version]:
 
 def stage_history(stage: str = PRODUCTION) -> list[str]:
     """Versions assigned to `stage`, newest assignment first."""
-    result = _run("gto", "history", MODEL, "--json", check=False)
+    result = run("gto", "history", MODEL, "--json", check=False)
     if result.returncode != 0:
         return []
     events = json.loads(result.stdout)
@@ -85,13 +86,13 @@ def stage_history(stage: str = PRODUCTION) -> list[str]:
 
 def production_version(stage: str = PRODUCTION) -> str | None:
     """The version tag (e.g. `model@v0.2.0`) currently in `stage`, or None."""
-    result = _run("gto", "show", f"{MODEL}#{stage}", "--ref", check=False)
+    result = run("gto", "show", f"{MODEL}#{stage}", "--ref", check=False)
     ref = result.stdout.strip()
     return ref if result.returncode == 0 and ref else None
 
 
 def register(version: str, commit: str, message: str) -> str:
-    _run("gto", "register", MODEL, commit, "--version", version, "--message", message)
+    run("gto", "register", MODEL, commit, "--version", version, "--message", message)
     return f"{MODEL}@{version}"
 
 
@@ -102,21 +103,21 @@ def assign(version: str, stage: str, message: str) -> str:
     newest assignment is what counts.
     """
     command = ["assign", MODEL, "--version", version, "--stage", stage, "--message", message]
-    _run("gto", *command, "--force")
-    tags = _run("git", "tag", "--list", f"{MODEL}#{stage}#*").stdout.split()
+    run("gto", *command, "--force")
+    tags = run("git", "tag", "--list", f"{MODEL}#{stage}#*").stdout.split()
     return max(tags, key=lambda tag: int(tag.rpartition("#")[2]))
 
 
 def push_tags(tags: list[str], remote: str = "origin") -> bool:
     """Push the tags when `remote` exists; False when there is nowhere to push."""
-    if remote not in _run("git", "remote").stdout.split():
+    if remote not in run("git", "remote").stdout.split():
         return False
-    _run("git", "push", "--quiet", remote, *(f"refs/tags/{t}" for t in tags))
+    run("git", "push", "--quiet", remote, *(f"refs/tags/{t}" for t in tags))
     return True
 
 
 def fetch(version_ref: str, into: Path) -> Path:
     """Download the model directory registered as `version_ref` (`model@v1.2.0`) into `into`."""
     version = version_ref.rpartition("@")[2]
-    _run("dvc", "artifacts", "get", ".", MODEL, "--rev", version, "-o", str(into), "--force")
+    run("dvc", "artifacts", "get", ".", MODEL, "--rev", version, "-o", str(into), "--force")
     return into

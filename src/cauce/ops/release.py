@@ -256,6 +256,8 @@ def write_reports(
             "production_metrics": evidence.champion_metrics,
         },
     )
+    # key=value lines for $GITHUB_OUTPUT: release.yml deploys what this says
+    write_text(RELEASE_REPORTS / "outcome.env", f"version={version}\nstage={stage}\n")
     write_text(
         RELEASE_REPORTS / "release-notes.md",
         release_notes(version, stage, change, decision, previous),

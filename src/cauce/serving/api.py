@@ -41,7 +41,7 @@ from pydantic import (
 
 from cauce import CauceError
 from cauce.config import Params, ServeParams
-from cauce.files import file_sha256, write_json
+from cauce.files import file_sha256, write_json, write_text
 from cauce.model import load_model
 from cauce.ops import registry, revisions
 from cauce.ops.registry import PRODUCTION
@@ -49,6 +49,7 @@ from cauce.pipeline import EVALUATE_REPORTS, MODEL_CARD, MODEL_FILE
 
 SERVED_MODELS = Path(".cauce/models")  # versions fetched for serving (git-ignored)
 SERVING_INFO = "serving.json"  # beside a packaged model: version, threshold, test metrics
+RELEASE_BODY = "release.md"  # beside the packaged model directory: the GitHub Release text
 
 
 class ModelIntegrityError(CauceError):
@@ -308,5 +309,18 @@ def package(params: Params, version: str, out: str) -> int:  # noqa: ARG001 - a 
             "metrics": revisions.read_json(EVALUATE_REPORTS / "metrics.json", ref) or {},
         },
     )
+    write_text(directory.parent / RELEASE_BODY, release_body(ref))
     print(f"{ref} → {directory}")
     return 0
+
+
+def release_body(ref: str) -> str:
+    """The GitHub Release text of a version: what changed (its tag's message), metrics."""
+    from cauce.ops.gate import Evidence
+    from cauce.ops.report import metrics_table
+
+    message = registry.run("git", "tag", "--list", "--format=%(contents)", ref).stdout.strip()
+    metrics = revisions.read_json(EVALUATE_REPORTS / "metrics.json", ref) or {}
+    version = ref.rpartition("@")[2]
+    table = metrics_table(Evidence(base="", metrics=metrics, groups={}), version, with_base=False)
+    return f"## {ref}\n\n{message}\n\n### Metrics on the test split\n\n{table}\n"
