@@ -75,6 +75,7 @@ COMMANDS = {
         (
             Option("--version", "the version, e.g. v0.2.0", required=True),
             Option("--out", "where to put it (default: %(default)s)", default="serving/model"),
+            Option("--stage", "the stage it is deployed as, for its model card"),
         ),
     ),
     "smoke-test": Command(

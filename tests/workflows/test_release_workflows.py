@@ -58,7 +58,11 @@ def test_the_promoted_version_is_built_pushed_smoke_tested_and_released(pushed_t
     assert argv[argv.index("--title") + 1] == "model v0.1.0 (prod)"
     notes = (record / "gh-0/notes.md").read_text()
     assert notes.startswith("## model@v0.1.0\n\nfirst version")
+    assert "# Model card: model v0.1.0" in notes
+    assert "*Stage: **prod**." in notes
     assert "| ROC AUC ↑ | **0." in notes
+    assert "| SEX | rows | v0.1.0 |" in notes
+    assert argv[-2:] == ["serving/model-card.md", "serving/model/model.json"]
 
 
 def test_a_stage_tag_deploys_the_version_it_names(main, pushed_to_main, tmp_path):

@@ -44,12 +44,15 @@ from cauce.config import Params, ServeParams
 from cauce.files import file_sha256, write_json, write_text
 from cauce.model import load_model
 from cauce.ops import registry, revisions
+from cauce.ops.gate import Evidence
+from cauce.ops.model_card import model_card
 from cauce.ops.registry import PRODUCTION
 from cauce.pipeline import EVALUATE_REPORTS, MODEL_CARD, MODEL_FILE
 
 SERVED_MODELS = Path(".cauce/models")  # versions fetched for serving (git-ignored)
 SERVING_INFO = "serving.json"  # beside a packaged model: version, threshold, test metrics
 RELEASE_BODY = "release.md"  # beside the packaged model directory: the GitHub Release text
+MODEL_CARD_FILE = "model-card.md"  # beside it too: the model card, attached to the release
 
 
 class ModelIntegrityError(CauceError):
@@ -293,34 +296,33 @@ def serve(
     return 0
 
 
-def package(params: Params, version: str, out: str) -> int:  # noqa: ARG001 - a cauce command
-    """Fetch a version's model directory, with its metrics and threshold, for serving."""
+def package(
+    params: Params,  # noqa: ARG001 - the version's own params are read instead
+    version: str,
+    out: str,
+    stage: str | None = None,
+) -> int:
+    """Fetch a version's model directory for serving, with its metrics and threshold, and
+    write beside it the text of its GitHub Release and its model card."""
     ref = version if version.startswith(f"{registry.MODEL}@") else f"{registry.MODEL}@{version}"
     directory = Path(out)
     registry.fetch(ref, directory)
-    threshold = ((revisions.read_yaml("params.yaml", ref) or {}).get("evaluate") or {}).get(
-        "threshold", 0.5
-    )
+    # The version's own params, metrics and groups, as committed with it.
+    versioned = Params.model_validate(revisions.read_yaml("params.yaml", ref) or {})
+    metrics = revisions.read_json(EVALUATE_REPORTS / "metrics.json", ref) or {}
+    groups = revisions.read_json(EVALUATE_REPORTS / "groups.json", ref) or {}
+    name = ref.rpartition("@")[2]
     write_json(
         directory / SERVING_INFO,
         {
-            "version": ref.rpartition("@")[2],
-            "threshold": threshold,
-            "metrics": revisions.read_json(EVALUATE_REPORTS / "metrics.json", ref) or {},
+            "version": name,
+            "threshold": versioned.evaluate.threshold,
+            "metrics": metrics,
         },
     )
-    write_text(directory.parent / RELEASE_BODY, release_body(ref))
+    card = model_card(versioned, name, stage or "registered", Evidence("", metrics, groups))
+    write_text(directory.parent / MODEL_CARD_FILE, card)
+    message = registry.run("git", "tag", "--list", "--format=%(contents)", ref).stdout.strip()
+    write_text(directory.parent / RELEASE_BODY, f"## {ref}\n\n{message}\n\n{card}")
     print(f"{ref} → {directory}")
     return 0
-
-
-def release_body(ref: str) -> str:
-    """The GitHub Release text of a version: what changed (its tag's message), metrics."""
-    from cauce.ops.gate import Evidence
-    from cauce.ops.report import metrics_table
-
-    message = registry.run("git", "tag", "--list", "--format=%(contents)", ref).stdout.strip()
-    metrics = revisions.read_json(EVALUATE_REPORTS / "metrics.json", ref) or {}
-    version = ref.rpartition("@")[2]
-    table = metrics_table(Evidence(base="", metrics=metrics, groups={}), version, with_base=False)
-    return f"## {ref}\n\n{message}\n\n### Metrics on the test split\n\n{table}\n"
