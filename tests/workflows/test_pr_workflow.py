@@ -28,6 +28,12 @@ def pull_request_event(clone: Workspace, head_repository: str) -> dict:
     }
 
 
+def rehearse_pr(clone: Workspace, scratch, job: str, head_repository: str = REPOSITORY, **options):
+    """One job of pr.yml on a pull_request event from `head_repository`."""
+    event = pull_request_event(clone, head_repository=head_repository)
+    return rehearse(clone, scratch, "pr.yml", "pull_request", event, job=job, **options)
+
+
 @pytest.fixture(scope="module")
 def worse_pr(tmp_path_factory) -> Workspace:
     """A PR branch whose model is worse than main's (3 boosting iterations)."""
@@ -40,14 +46,7 @@ def worse_pr(tmp_path_factory) -> Workspace:
 
 
 def test_experiment_job_posts_one_sticky_comment_and_fails_on_the_gate(worse_pr, tmp_path):
-    run = rehearse(
-        worse_pr,
-        tmp_path,
-        "pr.yml",
-        "pull_request",
-        pull_request_event(worse_pr, head_repository=REPOSITORY),
-        job="experiment",
-    )
+    run = rehearse_pr(worse_pr, tmp_path, "experiment")
     assert run.result.returncode != 0, "a failing gate must fail the job"
     assert "roc_auc got worse by" in run.output
     (call,) = run.cml_calls()
@@ -68,14 +67,8 @@ def test_experiment_job_posts_one_sticky_comment_and_fails_on_the_gate(worse_pr,
 @pytest.fixture(scope="module")
 def fork_run(worse_pr, tmp_path_factory):
     """The experiment job of a pull request from a fork."""
-    return rehearse(
-        worse_pr,
-        tmp_path_factory.mktemp("fork"),
-        "pr.yml",
-        "pull_request",
-        pull_request_event(worse_pr, head_repository="someone/cauce-fork"),
-        job="experiment",
-    )
+    fork = "someone/cauce-fork"
+    return rehearse_pr(worse_pr, tmp_path_factory.mktemp("fork"), "experiment", fork)
 
 
 def workflow_run_event(head_repository: str) -> dict:
@@ -151,13 +144,10 @@ def test_pr_comment_leaves_same_repository_prs_alone(worse_pr, tmp_path):
 
 
 def test_lint_job_runs_pre_commit(worse_pr, tmp_path):
-    run = rehearse(
+    run = rehearse_pr(
         worse_pr,
         tmp_path,
-        "pr.yml",
-        "pull_request",
-        pull_request_event(worse_pr, head_repository=REPOSITORY),
-        job="lint",
+        "lint",
         extra_env={"PRE_COMMIT_HOME": str(Path.home() / ".cache/pre-commit")},
     )
     assert run.result.returncode == 0, run.output[-3000:]
@@ -167,13 +157,10 @@ def test_lint_job_runs_pre_commit(worse_pr, tmp_path):
 
 def test_test_job_runs_the_readme_test_command(worse_pr, tmp_path):
     # A small selection: the whole suite would rehearse this job again from inside itself.
-    run = rehearse(
+    run = rehearse_pr(
         worse_pr,
         tmp_path,
-        "pr.yml",
-        "pull_request",
-        pull_request_event(worse_pr, head_repository=REPOSITORY),
-        job="test",
+        "test",
         extra_env={"PYTEST_ADDOPTS": "tests/unit/test_evaluate.py"},
     )
     assert run.result.returncode == 0, run.output[-3000:]

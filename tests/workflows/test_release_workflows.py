@@ -32,6 +32,12 @@ def pushed_to_main(main, tmp_path_factory):
     )
 
 
+def dispatch_deploy(main: Workspace, scratch, version: str, stage: str):
+    """deploy.yml run by hand (workflow_dispatch) with a version and a stage."""
+    event = {"inputs": {"version": version, "stage": stage}, "repository": OWNER}
+    return rehearse(main, scratch, "deploy.yml", "workflow_dispatch", event)
+
+
 def origin_tags(main: Workspace) -> set[str]:
     lines = main.run("git", "ls-remote", "--tags", "origin").stdout.splitlines()
     return {line.split("refs/tags/")[1].removesuffix("^{}") for line in lines}
@@ -87,13 +93,7 @@ def test_a_stage_tag_deploys_the_version_it_names(main, pushed_to_main, tmp_path
 
 def test_a_dispatch_deploys_the_version_and_stage_asked_for(main, pushed_to_main, tmp_path):
     assert pushed_to_main.result.returncode == 0
-    run = rehearse(
-        main,
-        tmp_path,
-        "deploy.yml",
-        "workflow_dispatch",
-        {"inputs": {"version": "v0.1.0", "stage": "canary"}, "repository": OWNER},
-    )
+    run = dispatch_deploy(main, tmp_path, "v0.1.0", "canary")
     assert run.result.returncode == 0, run.output[-4000:]
     assert (run.record / "build-push/tags").read_text().split() == [
         f"{IMAGE}:v0.1.0",
@@ -103,13 +103,7 @@ def test_a_dispatch_deploys_the_version_and_stage_asked_for(main, pushed_to_main
 
 def test_a_dispatch_of_an_unknown_version_fails_before_building(main, pushed_to_main, tmp_path):
     assert pushed_to_main.result.returncode == 0
-    run = rehearse(
-        main,
-        tmp_path,
-        "deploy.yml",
-        "workflow_dispatch",
-        {"inputs": {"version": "v7.0.0", "stage": "prod"}, "repository": OWNER},
-    )
+    run = dispatch_deploy(main, tmp_path, "v7.0.0", "prod")
     assert run.result.returncode != 0
     assert "v7.0.0 is not a registered version; known: v0.1.0" in run.output
     assert not (run.record / "build-push").exists()

@@ -10,7 +10,6 @@ against the production model. Running it twice on one commit changes nothing.
 from __future__ import annotations
 
 import logging
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,23 +176,13 @@ def judge(params: Params, version: str, production: str | None) -> Decision:
 
 
 def _outputs_available() -> None:
-    result = subprocess.run(
-        [registry.tool("dvc"), "status", "--quiet"], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
+    if registry.run("dvc", "status", "--quiet", check=False).returncode != 0:
         raise ReleaseError(
             "the pipeline's outputs are not those dvc.lock records: run dvc pull "
             "(or dvc repro) before releasing"
         )
-    remote = subprocess.run(
-        [registry.tool("dvc"), "remote", "default"], capture_output=True, text=True, check=False
-    )
-    if remote.returncode == 0:
-        pushed = subprocess.run(
-            [registry.tool("dvc"), "push", "--quiet"], capture_output=True, text=True, check=False
-        )
-        if pushed.returncode != 0:
-            raise ReleaseError(f"dvc push failed: {pushed.stderr.strip()}")
+    if registry.run("dvc", "remote", "default", check=False).returncode == 0:
+        registry.run("dvc", "push", "--quiet")
 
 
 def run(params: Params) -> int:
