@@ -81,20 +81,25 @@ def gather(base: str, params: Params, champion: bool = True) -> Evidence:
     return evidence
 
 
-def _score_champion(evidence: Evidence, params: Params) -> None:
+def score_version(version_ref: str, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Metrics and group metrics of a registered version on *this* checkout's test split."""
     from cauce.model import load_model
     from cauce.pipeline.evaluate import score
 
+    with tempfile.TemporaryDirectory() as folder:
+        fetched = registry.fetch(version_ref, Path(folder) / "model")
+        pipeline = load_model(fetched / MODEL_FILE.name)
+    metrics, groups, _ = score(pipeline, pd.read_parquet(TEST_SPLIT), params)
+    return metrics, groups
+
+
+def _score_champion(evidence: Evidence, params: Params) -> None:
     version = registry.production_version()
     if version is None:
         return
     evidence.champion = version
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            fetched = registry.fetch(version, Path(folder) / "model")
-            pipeline = load_model(fetched / MODEL_FILE.name)
-        test = pd.read_parquet(TEST_SPLIT)
-        evidence.champion_metrics, evidence.champion_groups, _ = score(pipeline, test, params)
+        evidence.champion_metrics, evidence.champion_groups = score_version(version, params)
     except (CauceError, OSError) as error:
         evidence.notes.append(f"The production model {version} could not be scored: {error}")
 

@@ -10,20 +10,16 @@ against the production model. Running it twice on one commit changes nothing.
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-
-import pandas as pd
 
 from cauce import CauceError
 from cauce.config import Params
 from cauce.files import write_json, write_text
 from cauce.ops import lock, registry, revisions
-from cauce.ops.gate import GROUPS_FILE, METRICS_FILE, Evidence, decide
+from cauce.ops.gate import GROUPS_FILE, METRICS_FILE, Evidence, decide, score_version
 from cauce.ops.registry import PRODUCTION, STAGING, Version
-from cauce.pipeline import MODEL_FILE, TEST_SPLIT
 
 log = logging.getLogger("cauce")
 
@@ -144,9 +140,6 @@ class Decision:
 
 def judge(params: Params, version: str, production: str | None) -> Decision:
     """Score production and the new model on the same test split; may the new one replace it?"""
-    from cauce.model import load_model
-    from cauce.pipeline.evaluate import score
-
     metrics = revisions.read_json(METRICS_FILE)
     if metrics is None:
         raise ReleaseError(f"{METRICS_FILE} not found: run dvc repro (or dvc pull) first")
@@ -155,12 +148,8 @@ def judge(params: Params, version: str, production: str | None) -> Decision:
     )
     if production is None:
         return Decision(True, f"{version} is the first version: promoted to {PRODUCTION}", evidence)
-    with tempfile.TemporaryDirectory() as folder:
-        champion = load_model(registry.fetch(production, Path(folder) / "model") / MODEL_FILE.name)
     evidence.champion = production
-    evidence.champion_metrics, evidence.champion_groups, _ = score(
-        champion, pd.read_parquet(TEST_SPLIT), params
-    )
+    evidence.champion_metrics, evidence.champion_groups = score_version(production, params)
     checks = decide(params.gate, evidence)
     failed = [c for c in checks if not c.passed]
     if failed:
