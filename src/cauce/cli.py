@@ -52,13 +52,17 @@ COMMANDS = {
     "evaluate": Command("cauce.pipeline.evaluate:run", "score the test split: metrics, plots"),
     # the pull request
     "check-lock": Command("cauce.ops.lock:run", "fail if dvc.lock is stale for code/params/data"),
+    "reproduce": Command(
+        "cauce.ops.lock:reproduce",
+        "dvc repro; fail unless it rebuilt what dvc.lock records",
+    ),
     "report": Command("cauce.ops.report:run", "write the PR report against --base", (BASE,)),
     "gate": Command("cauce.ops.gate:run", "exit 1 unless the model passes the gate", (BASE,)),
     # merge to release
     "release": Command("cauce.ops.release:run", "version the model; promote it if it wins"),
     "rollback": Command("cauce.ops.release:rollback", "put an earlier version back in prod", (TO,)),
     "deploy-target": Command(
-        "cauce.ops.deploy:run",
+        "cauce.ops.deploy:target",
         "print the version, stage and image a deploy is for",
         (
             Option("--ref", "a stage tag, e.g. model#prod#3"),
@@ -68,10 +72,10 @@ COMMANDS = {
         ),
     ),
     # serving
-    "serve": Command("cauce.serving.api:serve", "serve a model version over HTTP", SERVE_OPTIONS),
+    "serve": Command("cauce.ops.deploy:serve", "serve a model version over HTTP", SERVE_OPTIONS),
     "package": Command(
-        "cauce.serving.api:package",
-        "fetch a version's model, metrics and threshold for serving",
+        "cauce.ops.deploy:package",
+        "fetch a version's model, metrics and card for serving",
         (
             Option("--version", "the version, e.g. v0.2.0", required=True),
             Option("--out", "where to put it (default: %(default)s)", default="serving/model"),

@@ -1,7 +1,9 @@
 """Writing outputs so that nothing is ever half-written, and the one-line stage log.
 
 Every output goes to a temporary sibling first and is renamed into place only when it
-is complete: a stage that fails leaves the previous outputs as they were.
+is complete: a stage that fails leaves the previous outputs as they were. How long a
+stage took goes to the log line and to `.cauce/timings.json`, never into an output: the
+outputs are the same bytes on every run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from cauce.layout import TIMINGS
 
 log = logging.getLogger("cauce")
 
@@ -43,6 +47,10 @@ def write_with(target: Path, write: Callable[[Path], Any]) -> Path:
     with atomic_path(target) as temporary:
         write(temporary)
     return target
+
+
+def write_bytes(target: Path, data: bytes) -> Path:
+    return write_with(target, lambda path: path.write_bytes(data))
 
 
 def write_text(target: Path, text: str) -> Path:
@@ -95,6 +103,7 @@ class StageLog:
         self.read: list[str] = []
         self.wrote: list[str] = []
         self.notes: list[str] = []
+        self.timings: dict[str, float] = {}
         self.started = time.perf_counter()
 
     def reads(self, what: Path | str, rows: int | None = None) -> None:
@@ -105,6 +114,10 @@ class StageLog:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def time(self, what: str, seconds: float) -> None:
+        """Keep how long a part of the stage took (e.g. fitting), beside the whole."""
+        self.timings[what] = round(seconds, 3)
 
     @property
     def seconds(self) -> float:
@@ -124,6 +137,17 @@ def stage_log(stage: str) -> Iterator[StageLog]:
     record = StageLog(stage)
     yield record
     log.info(record.line())
+    _keep_timings(record)
+
+
+def _keep_timings(record: StageLog) -> None:
+    """Merge this stage's timings into TIMINGS (stages run one at a time under dvc repro)."""
+    try:
+        timings = json.loads(TIMINGS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        timings = {}
+    timings[record.stage] = {"seconds": round(record.seconds, 3), **record.timings}
+    write_json(TIMINGS, timings)
 
 
 def _describe(what: Path | str, rows: int | None) -> str:

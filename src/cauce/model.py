@@ -1,18 +1,31 @@
 """The one model artifact: the whole scikit-learn Pipeline, saved with skops (never pickle).
 
-Loading trusts only the types a cauce pipeline is made of; a file that asks for anything
-else is refused with the types named, so a tampered or foreign model never executes.
+Saving is canonical: the same fitted pipeline gives the same bytes on every run, on any
+machine of the platform and at any thread count, so DVC sees the same model and any job
+can rebuild exactly what a commit records. Loading trusts only the types a cauce
+pipeline is made of; a file that asks for anything else is refused with the types named,
+so a tampered or foreign model never executes.
+
+`score` is the one way a model turns a frame into probabilities: evaluate, the gate, the
+API and batch scoring all call it, so they cannot disagree.
 """
 
 from __future__ import annotations
 
+import copy
+import io
+import json
+import zipfile
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 
-from cauce import CauceError
-from cauce.files import write_with
+from cauce import CauceError, DataError
+from cauce.files import write_bytes
 
 # Types skops does not trust by default but a cauce pipeline needs (checked on load).
 TRUSTED_TYPES = frozenset(
@@ -23,14 +36,73 @@ TRUSTED_TYPES = frozenset(
         "sklearn.utils.validation.check_array",
     }
 )
+# Every member of the archive gets this date: the time of saving is not part of a model.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+SCHEMA = "schema.json"
 
 
 class UntrustedModelError(CauceError):
     """A model file needs types outside the allowlist."""
 
 
+def canonical_bytes(pipeline: Pipeline) -> bytes:
+    """The skops archive of `pipeline`, with nothing in it that depends on when or where.
+
+    skops names array members after Python object ids and dates them now; here they are
+    numbered in the order the schema first refers to them, every date is fixed, and the
+    members are written in one order. Runtime settings that are not fitted state (the
+    thread count the binner was fitted with) are cleared.
+    """
+    archive = zipfile.ZipFile(io.BytesIO(sio.dumps(_without_runtime_settings(pipeline))))
+    schema = json.loads(archive.read(SCHEMA))
+    names: dict[str, str] = {}
+    ids: dict[int, int] = {}
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, list):
+            return [renumber(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        renamed = {}
+        for key, value in node.items():
+            if key == "__id__":
+                value = ids.setdefault(value, len(ids))
+            elif key == "file" and isinstance(value, str):
+                suffix = Path(value).suffix
+                value = names.setdefault(value, f"{len(names)}{suffix}")
+            renamed[key] = renumber(value)
+        return renamed
+
+    schema = renumber(schema)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as canonical:
+        _add(canonical, SCHEMA, json.dumps(schema, indent=2).encode())
+        for old, new in names.items():
+            _add(canonical, new, archive.read(old))
+    return buffer.getvalue()
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    member = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+    member.create_system = 3  # unix
+    member.external_attr = 0o644 << 16
+    archive.writestr(member, data)
+
+
+def _without_runtime_settings(pipeline: Pipeline) -> Pipeline:
+    estimator = pipeline[-1]
+    binner = getattr(estimator, "_bin_mapper", None)
+    if binner is None or binner.n_threads is None:
+        return pipeline
+    # HistGradientBoosting records the thread count it was fitted with; None means "as
+    # many as there are" wherever the model runs, and the bins are the same either way.
+    cleared = copy.deepcopy(pipeline)
+    cleared[-1]._bin_mapper.n_threads = None
+    return cleared
+
+
 def save_model(pipeline: Pipeline, path: Path) -> Path:
-    return write_with(path, lambda temporary: sio.dump(pipeline, temporary))
+    return write_bytes(path, canonical_bytes(pipeline))
 
 
 def load_model(path: Path) -> Pipeline:
@@ -40,3 +112,16 @@ def load_model(path: Path) -> Pipeline:
             f"{path}: refusing to load a model that needs untrusted types: {', '.join(unexpected)}"
         )
     return sio.load(path, trusted=sorted(TRUSTED_TYPES))
+
+
+def score(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
+    """The probability of the positive class for each row of `frame`.
+
+    The pipeline picks the columns it was trained on, so a champion trained on other
+    features can be scored on the same frame; a column it needs and `frame` lacks is named.
+    """
+    columns = list(pipeline.feature_names_in_)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"the data lacks columns the model needs: {', '.join(missing)}")
+    return pipeline.predict_proba(frame[columns])[:, 1]

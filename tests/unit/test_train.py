@@ -8,7 +8,8 @@ from sklearn.metrics import roc_auc_score
 from tests.conftest import ROOT
 
 from cauce.model import TRUSTED_TYPES, UntrustedModelError, load_model, save_model
-from cauce.pipeline.train import build_pipeline, input_schema, reference_profile
+from cauce.pipeline.train import build_pipeline, input_schema
+from cauce.profile import reference_profile
 from cauce.pipeline.validate import load_contract
 
 
@@ -88,7 +89,8 @@ def test_input_schema_names_every_feature_with_its_domain(params):
 def test_reference_profile_has_shares_that_add_up(params, sample):
     train, _ = sample
     features = train[params.features.columns]
-    profile = reference_profile(features, np.linspace(0, 1, len(features)), params)
+    probability = np.linspace(0, 1, len(features))
+    profile = reference_profile(features, probability, params.features.categorical)
     assert profile["rows"] == len(features)
     assert sum(profile["features"]["SEX"]["shares"].values()) == pytest.approx(1)
     assert sum(profile["features"]["AGEP"]["bin_shares"]) == pytest.approx(1)

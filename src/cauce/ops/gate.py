@@ -18,16 +18,11 @@ import pandas as pd
 from cauce import CauceError
 from cauce.config import GateParams, Params
 from cauce.files import write_json
+from cauce.layout import EVALUATE_METRICS, GATE_VERDICT, GROUP_METRICS, MODEL_FILE, TEST_SPLIT
 from cauce.metrics import METRICS
 from cauce.ops import registry, revisions
-from cauce.pipeline import EVALUATE_REPORTS, MODEL_FILE, TEST_SPLIT
 
 log = logging.getLogger("cauce")
-
-METRICS_FILE = EVALUATE_REPORTS / "metrics.json"
-GROUPS_FILE = EVALUATE_REPORTS / "groups.json"
-PR_REPORTS = Path("reports/pr")
-GATE_FILE = PR_REPORTS / "gate.json"
 
 
 @dataclass
@@ -61,19 +56,19 @@ class Check:
 def gather(base: str, params: Params, champion: bool = True) -> Evidence:
     """This PR's metrics, the base revision's, and the champion's on this PR's test set."""
     revisions.resolve(base)
-    metrics = revisions.read_json(METRICS_FILE)
+    metrics = revisions.read_json(EVALUATE_METRICS)
     if metrics is None:
-        raise CauceError(f"{METRICS_FILE} not found: run `dvc repro` first")
+        raise CauceError(f"{EVALUATE_METRICS} not found: run `dvc repro` first")
     evidence = Evidence(
         base=base,
         metrics=metrics,
-        groups=revisions.read_json(GROUPS_FILE) or {},
-        base_metrics=revisions.read_json(METRICS_FILE, base),
-        base_groups=revisions.read_json(GROUPS_FILE, base),
+        groups=revisions.read_json(GROUP_METRICS) or {},
+        base_metrics=revisions.read_json(EVALUATE_METRICS, base),
+        base_groups=revisions.read_json(GROUP_METRICS, base),
     )
     if evidence.base_metrics is None:
         evidence.notes.append(
-            f"{base} has no {METRICS_FILE} (a first pull request?): "
+            f"{base} has no {EVALUATE_METRICS} (a first pull request?): "
             "only this PR's own numbers and the gate's bounds apply."
         )
     if champion:
@@ -83,14 +78,14 @@ def gather(base: str, params: Params, champion: bool = True) -> Evidence:
 
 def score_version(version_ref: str, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics and group metrics of a registered version on *this* checkout's test split."""
-    from cauce.model import load_model
-    from cauce.pipeline.evaluate import score
+    from cauce.model import load_model, score
+    from cauce.pipeline.evaluate import measure
 
     with tempfile.TemporaryDirectory() as folder:
-        fetched = registry.fetch(version_ref, Path(folder) / "model")
+        fetched = registry.fetch(version_ref.rpartition("@")[2], Path(folder) / "model")
         pipeline = load_model(fetched / MODEL_FILE.name)
-    metrics, groups, _ = score(pipeline, pd.read_parquet(TEST_SPLIT), params)
-    return metrics, groups
+    test = pd.read_parquet(TEST_SPLIT)
+    return measure(test, score(pipeline, test), params)
 
 
 def _score_champion(evidence: Evidence, params: Params) -> None:
@@ -119,7 +114,7 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
     for metric, rule in gate.metrics.items():
         value = evidence.metrics.get(metric)
         if value is None:
-            message = f"{metric} is missing from {METRICS_FILE}"
+            message = f"{metric} is missing from {EVALUATE_METRICS}"
             checks.append(Check("present", metric, None, None, False, message))
             continue
         if rule.min is not None:
@@ -205,7 +200,7 @@ def run(params: Params, base: str) -> int:
     checks = decide(params.gate, evidence)
     failed = failures(checks)
     write_json(
-        GATE_FILE,
+        GATE_VERDICT,
         {
             "passed": not failed,
             "verdict": verdict(checks),

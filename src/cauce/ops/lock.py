@@ -1,27 +1,108 @@
-"""`cauce check-lock`: is the committed dvc.lock the result of this commit's code, params
-and data? The PR check fails early with "run dvc repro and commit dvc.lock" when not.
+"""dvc.lock as the contract between a commit and its outputs.
 
-Only dependencies that live in git are compared (code, params, the source data); outputs
-of other stages are skipped, since CI may not have them yet, and output bytes are never
-compared: a model retrained on another CPU may differ in its last bit.
+- `cauce check-lock`: is the committed dvc.lock the result of this commit's code, params
+  and data? The PR check fails early with "run dvc repro and commit dvc.lock" when not.
+- `cauce reproduce`: rebuild what is missing with `dvc repro` and prove that every output
+  is byte for byte what the committed dvc.lock records (the pipeline is deterministic);
+  the finding is kept for the PR report.
+- `require_outputs_of(rev)`: before a release, the outputs on disk must be exactly those
+  the commit's dvc.lock records, outputs and dependencies alike.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import subprocess
+import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
-from cauce import CauceError
+from cauce import CauceError, tools
 from cauce.config import Params
-from cauce.ops.registry import tool
+from cauce.files import write_json
+from cauce.layout import CONTRACT, LOCK, PARAMS, PIPELINE, REBUILDS, REPRODUCTION, UV_LOCK
+from cauce.ops import revisions
+
+log = logging.getLogger("cauce")
+
+Kind = Literal["output", "dependency", "parameter", "command"]
 
 
 class StaleLockError(CauceError):
     """dvc.lock does not match the code, params or data it claims to come from."""
+
+
+class NotReproducibleError(CauceError):
+    """The rebuilt outputs are not the ones dvc.lock records."""
+
+
+class OutputsDifferError(CauceError):
+    """The outputs on disk are not the ones a commit records."""
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One entry of dvc.lock that is not the same in two places."""
+
+    stage: str
+    kind: Kind
+    path: str
+    recorded: Any  # in the reference (e.g. HEAD's dvc.lock)
+    found: Any  # here (e.g. what dvc repro just wrote)
+
+    def describe(self, recorded_as: str, found_as: str) -> str:
+        return (
+            f"{self.stage}: {self.kind} {self.path}: {recorded_as} {_short(self.recorded)}, "
+            f"{found_as} {_short(self.found)}"
+        )
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    text = str(value)
+    return f"md5 {text[:12]}…" if len(text) >= 32 else repr(value)
+
+
+def lock_entries(rev: str | None) -> dict[tuple[str, Kind, str], Any]:
+    """Each stage's outputs, dependencies (md5), parameters and command in dvc.lock at `rev`."""
+    return entries_of(revisions.read_yaml(LOCK, rev) or {})
+
+
+def entries_of(lock: dict[str, Any]) -> dict[tuple[str, Kind, str], Any]:
+    entries: dict[tuple[str, Kind, str], Any] = {}
+    for name, stage in lock.get("stages", {}).items():
+        entries[(name, "command", "cmd")] = stage.get("cmd")
+        for section, kind in (("outs", "output"), ("deps", "dependency")):
+            for entry in stage.get(section, []):
+                entries[(name, kind, entry["path"])] = entry.get("md5")
+        for values in stage.get("params", {}).values():
+            for key, value in revisions.flatten(values).items():
+                entries[(name, "parameter", key)] = value
+    return entries
+
+
+def differences(reference: str, current: str | None = revisions.WORKSPACE) -> list[Difference]:
+    """Entries of dvc.lock that differ between `reference` and `current`, outputs first."""
+    return compare(lock_entries(reference), lock_entries(current))
+
+
+def compare(
+    old: dict[tuple[str, Kind, str], Any], new: dict[tuple[str, Kind, str], Any]
+) -> list[Difference]:
+    found = [
+        Difference(stage, kind, path, old.get(key), new.get(key))
+        for key in old.keys() | new.keys()
+        for stage, kind, path in [key]
+        if old.get(key) != new.get(key)
+    ]
+    order = {"output": 0, "dependency": 1, "parameter": 2, "command": 3}
+    return sorted(found, key=lambda d: (order[d.kind], d.stage, d.path))
 
 
 def pipeline_outputs(dvc_yaml: dict[str, Any]) -> set[str]:
@@ -34,39 +115,185 @@ def pipeline_outputs(dvc_yaml: dict[str, Any]) -> set[str]:
     return paths
 
 
-def stale_dependencies(status: dict[str, Any], outputs: set[str]) -> list[str]:
-    """Human-readable lines for every recorded dependency that no longer matches."""
+def status_problems(
+    status: dict[str, Any], skip: set[str] = frozenset(), only: str | None = None
+) -> list[str]:
+    """Readable lines for `dvc status --json`: what no longer matches dvc.lock, and how.
+
+    Paths in `skip` are left out; `only` keeps one section (e.g. "changed deps").
+    """
     problems = []
     for stage, entries in status.items():
         for entry in entries:
             if isinstance(entry, str):  # "changed command", "always changed"
                 problems.append(f"{stage}: {entry}")
                 continue
-            for path, change in entry.get("changed deps", {}).items():
-                if path in outputs:
+            for section, changes in entry.items():
+                if only not in (None, section):
                     continue
-                if isinstance(change, dict):  # params: {"train": "modified"}
-                    keys = ", ".join(f"{key} {what}" for key, what in change.items())
-                    problems.append(f"{stage}: {path} ({keys})")
-                else:
-                    problems.append(f"{stage}: {path} {change}")
+                label = "output " if section == "changed outs" else ""
+                for path, change in changes.items():
+                    if path in skip:
+                        continue
+                    if isinstance(change, dict):  # params: {"train": "modified"}
+                        keys = ", ".join(f"{key} {how}" for key, how in change.items())
+                        problems.append(f"{stage}: {path} ({keys})")
+                    else:
+                        problems.append(f"{stage}: {label}{path} {change}")
     return problems
 
 
+def _status() -> dict[str, Any]:
+    return json.loads(tools.run("dvc", "status", "--json").stdout or "{}")
+
+
 def require_current() -> None:
-    """Raise StaleLockError naming every dependency that changed since dvc.lock."""
-    outputs = pipeline_outputs(yaml.safe_load(Path("dvc.yaml").read_text(encoding="utf-8")))
-    result = subprocess.run(
-        [tool("dvc"), "status", "--json"], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise CauceError(f"dvc status failed: {result.stderr.strip()}")
-    problems = stale_dependencies(json.loads(result.stdout or "{}"), outputs)
+    """Raise StaleLockError naming every dependency that changed since dvc.lock.
+
+    Only dependencies that live in git are compared (code, params, the source data):
+    outputs of other stages are skipped, since CI may not have them yet.
+    """
+    outputs = pipeline_outputs(yaml.safe_load(PIPELINE.read_text(encoding="utf-8")))
+    problems = status_problems(_status(), skip=outputs, only="changed deps")
     if problems:
         raise StaleLockError(
             "dvc.lock is stale: run dvc repro and commit dvc.lock. What changed since it "
             "was written:\n" + "\n".join(f"  - {p}" for p in problems)
         )
+
+
+def require_outputs_of(rev: str = "HEAD") -> None:
+    """Raise OutputsDifferError unless the outputs on disk are exactly what `rev` records.
+
+    Three ways they can differ, each named with the stage and the path: the working
+    tree's dvc.lock is not `rev`'s (a rerun that was not committed); the files on disk
+    are not what dvc.lock records (missing, modified, or made from other inputs); or a
+    file the pipeline and the release read has uncommitted changes.
+    """
+    if revisions.read_text(LOCK, rev) is None:
+        raise OutputsDifferError(f"{rev} has no {LOCK}: run dvc repro and commit {LOCK}")
+    changed = differences(rev)
+    if changed:
+        raise OutputsDifferError(
+            f"the outputs here are not those {rev}'s {LOCK} records:\n"
+            + "\n".join(f"  - {d.describe(f'{rev} records', 'this checkout has')}" for d in changed)
+            + f"\nCommit what made them (and {LOCK}) to release them, or go back to {rev}'s "
+            f"with: git checkout {rev} -- {LOCK} {PARAMS} && dvc checkout"
+        )
+    problems = status_problems(_status())
+    if problems:
+        raise OutputsDifferError(
+            f"the files on disk are not those {LOCK} records:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+            + "\nGet them with dvc checkout (or dvc pull, or cauce reproduce to rebuild "
+            "and verify them)"
+        )
+    dirty = tools.run(
+        "git", "status", "--porcelain", "--", str(PARAMS), str(PIPELINE), str(CONTRACT)
+    ).stdout.split("\n")
+    dirty = [line[3:] for line in dirty if line.strip()]
+    if dirty:
+        raise OutputsDifferError(
+            f"uncommitted changes in {', '.join(dirty)}: a release judges {rev} as "
+            "committed; commit or stash them"
+        )
+
+
+def reproduce(params: Params) -> int:  # noqa: ARG001 - every cauce command receives the params
+    """`cauce reproduce`: dvc repro, then prove the outputs are what HEAD's dvc.lock records."""
+    require_current()
+    rebuilt = _repro()
+    head = revisions.resolve("HEAD")
+    changed = [d for d in differences("HEAD") if d.kind == "output"]
+    write_json(
+        REPRODUCTION,
+        {
+            "commit": head,
+            "rebuilt": rebuilt,
+            "reproduced": not changed,
+            "differences": [
+                asdict(d) | {"message": d.describe("dvc.lock records", "rebuilt")} for d in changed
+            ],
+        },
+    )
+    if changed:
+        raise NotReproducibleError(
+            "the pipeline is not reproducible: what dvc repro rebuilt differs from what "
+            f"the committed {LOCK} records:\n"
+            + "\n".join(f"  - {d.describe('dvc.lock records', 'rebuilt')}" for d in changed)
+        )
+    outputs = sum(1 for _, kind, _ in lock_entries("HEAD") if kind == "output")
+    what = f"rebuilt {', '.join(rebuilt)}" if rebuilt else "nothing to rebuild"
+    print(f"Reproduced: {what}; all {outputs} outputs are byte for byte what {LOCK} records.")
+    return 0
+
+
+def _repro(
+    *targets: str, dvc: str | None = None, cwd: Path | None = None, env: dict | None = None
+) -> list[str]:
+    """Run `dvc repro`, showing its progress; the stages it ran."""
+    process = subprocess.Popen(
+        [dvc or tools.executable("dvc"), "repro", *targets],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
+    ran: list[str] = []
+    tail: list[str] = []
+    for line in process.stdout or ():
+        sys.stderr.write(line)
+        tail = [*tail[-19:], line.rstrip()]
+        if line.startswith("Running stage '"):
+            ran.append(line.split("'")[1])
+    if process.wait() != 0:
+        raise tools.ToolError(f"dvc repro {' '.join(targets)} failed:\n" + "\n".join(tail))
+    return ran
+
+
+def rebuild_at(commit: str, target: str = "train") -> None:
+    """Rebuild the outputs `commit` records up to stage `target`, with the commit's own
+    code and locked dependencies, into this checkout's DVC cache; verify them byte for byte.
+
+    It runs in a git worktree of the commit that shares this checkout's DVC cache. When
+    the commit's uv.lock is this checkout's, this environment runs the commit's code;
+    otherwise the worktree gets its own environment from its own lock (`make setup`).
+    """
+    worktree = (REBUILDS / commit[:12]).resolve()
+    if worktree.exists():
+        tools.run("git", "worktree", "remove", "--force", str(worktree), check=False)
+    tools.run("git", "worktree", "add", "--quiet", "--detach", "--force", str(worktree), commit)
+    try:
+        cache = tools.run("dvc", "cache", "dir").stdout.strip()
+        tools.run("dvc", "cache", "dir", "--local", cache, cwd=worktree)
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+        if revisions.read_text(UV_LOCK, commit) == revisions.read_text(UV_LOCK):
+            bin_dir = Path(sys.executable).parent
+            env["PYTHONPATH"] = str(worktree / "src")
+        else:
+            log.info(
+                "%s has other locked dependencies: setting up its own environment", commit[:12]
+            )
+            tools.run("make", "setup", cwd=worktree)
+            bin_dir = worktree / ".venv/bin"
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        ran = _repro(target, dvc=str(bin_dir / "dvc"), cwd=worktree, env=env)
+        rebuilt = entries_of(yaml.safe_load((worktree / LOCK).read_text(encoding="utf-8")))
+    finally:
+        tools.run("git", "worktree", "remove", "--force", str(worktree), check=False)
+    changed = [
+        d for d in compare(lock_entries(commit), rebuilt) if d.kind == "output" and d.stage in ran
+    ]
+    if changed:
+        raise NotReproducibleError(
+            f"the pipeline is not reproducible: rebuilding {commit[:12]} gave other outputs "
+            f"than its {LOCK} records:\n"
+            + "\n".join(f"  - {d.describe('dvc.lock records', 'rebuilt')}" for d in changed)
+        )
+    log.info(
+        "rebuilt %s at %s: byte for byte what its %s records", ", ".join(ran), commit[:12], LOCK
+    )
 
 
 def run(params: Params) -> int:  # noqa: ARG001 - every cauce command receives the params

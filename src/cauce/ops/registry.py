@@ -1,26 +1,25 @@
 """Model versions and stages, as GTO git tags (`model@v1.4.0`, `model#prod#7`).
 
 Git is the source of truth: the production model is whatever `model#prod` points at,
-and its files come from DVC (`dvc artifacts get`), resolved through the same tags.
+and its files come from DVC (`dvc artifacts get`), resolved through the same tags. GTO's
+Python API reads and writes the tags; its semantic versions give the next number.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from cauce import CauceError
+from cauce import tools
+
+log = logging.getLogger("cauce")
 
 MODEL = "model"
 PRODUCTION = "prod"
 STAGING = "staging"
-
-
-class RegistryError(CauceError):
-    """GTO or DVC could not resolve, register or fetch a model version."""
+Level = Literal["major", "minor", "patch"]
 
 
 @dataclass(frozen=True)
@@ -33,91 +32,88 @@ class Version:
     def ref(self) -> str:
         return f"{MODEL}@{self.name}"
 
-    @property
-    def number(self) -> tuple[int, int, int]:
-        major, minor, patch = self.name.removeprefix("v").split(".")
-        return int(major), int(minor), int(patch)
 
+def bump(previous: str | None, level: Level) -> str:
+    """The version after `previous` (e.g. v0.2.0) at `level`; v0.1.0 when there is none."""
+    from gto.versions import SemVer
 
-def tool(name: str) -> str:
-    """The command from this environment (beside the running Python), else from PATH."""
-    sibling = Path(sys.executable).parent / name
-    return str(sibling) if sibling.exists() else name
-
-
-def run(*command: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run gto, dvc or git; a failure raises RegistryError with the tool's last words."""
-    result = subprocess.run(
-        [tool(command[0]), *command[1:]], capture_output=True, text=True, check=False
-    )
-    if check and result.returncode != 0:
-        reason = (result.stderr or result.stdout).strip().splitlines()
-        raise RegistryError(f"{' '.join(command)}: {reason[-1] if reason else 'failed'}")
-    return result
+    if previous is None:
+        return "v0.1.0"
+    return SemVer(previous).bump(**{f"bump_{level}": True}).version
 
 
 def versions() -> list[Version]:
-    """Every registered version, oldest first."""
-    result = run("gto", "show", MODEL, "--json", check=False)
-    if result.returncode != 0:  # nothing registered yet
-        return []
+    """Every registered, active version, oldest first."""
+    from gto.versions import SemVer
+
     found = [
-        Version(
-            v["version"],
-            v["commit_hexsha"],
-            tuple(sorted({s["stage"] for s in v.get("stages") or []})),
-        )
-        for v in json.loads(result.stdout)
-        if v.get("is_active", True)
+        Version(v["version"], v["commit_hexsha"], tuple(sorted({s["stage"] for s in v["stages"]})))
+        for v in tools.gto("show", MODEL)
+        if v.get("is_active", True) and SemVer.is_valid(v["version"])
     ]
-    return sorted(found, key=lambda v: v.number)
+    return sorted(found, key=lambda v: SemVer(v.name))
 
 
 def stage_history(stage: str = PRODUCTION) -> list[str]:
     """Versions assigned to `stage`, newest assignment first."""
-    result = run("gto", "history", MODEL, "--json", check=False)
-    if result.returncode != 0:
-        return []
-    events = json.loads(result.stdout)
     return [
-        e["version"] for e in events if e.get("event") == "assignment" and e.get("stage") == stage
+        event["version"]
+        for event in tools.gto("history", MODEL)
+        if event["event"] == "assignment" and event["stage"] == stage
     ]
 
 
 def production_version(stage: str = PRODUCTION) -> str | None:
     """The version tag (e.g. `model@v0.2.0`) currently in `stage`, or None."""
-    result = run("gto", "show", f"{MODEL}#{stage}", "--ref", check=False)
-    ref = result.stdout.strip()
-    return ref if result.returncode == 0 and ref else None
+    found = tools.gto("find_versions_in_stage", MODEL, stage)
+    return f"{MODEL}@{found[0].version}" if found else None
 
 
 def register(version: str, commit: str, message: str) -> str:
-    run("gto", "register", MODEL, commit, "--version", version, "--message", message)
-    return f"{MODEL}@{version}"
+    return tools.gto("register", MODEL, commit, version=version, message=message).tag
 
 
 def assign(version: str, stage: str, message: str) -> str:
     """Give `version` the stage; return the new tag's name (`model#prod#3`).
 
-    `--force`: a version that held the stage before (a rollback) gets a new tag; the
+    `force`: a version that held the stage before (a rollback) gets a new tag; the
     newest assignment is what counts.
     """
-    command = ["assign", MODEL, "--version", version, "--stage", stage, "--message", message]
-    run("gto", *command, "--force")
-    tags = run("git", "tag", "--list", f"{MODEL}#{stage}#*").stdout.split()
-    return max(tags, key=lambda tag: int(tag.rpartition("#")[2]))
+    return tools.gto("assign", MODEL, stage, version=version, message=message, force=True).tag
+
+
+def check_ref(ref: str) -> tuple[str, str] | None:
+    """(version, stage) when `ref` is a stage assignment of the model, else None."""
+    events = tools.gto("check_ref", ref)
+    return next(
+        ((e.version, e.stage) for e in events if e.artifact == MODEL and hasattr(e, "stage")),
+        None,
+    )
 
 
 def push_tags(tags: list[str], remote: str = "origin") -> bool:
     """Push the tags when `remote` exists; False when there is nowhere to push."""
-    if remote not in run("git", "remote").stdout.split():
+    if remote not in tools.run("git", "remote").stdout.split():
         return False
-    run("git", "push", "--quiet", remote, *(f"refs/tags/{t}" for t in tags))
+    tools.run("git", "push", "--quiet", remote, *(f"refs/tags/{t}" for t in tags))
     return True
 
 
-def fetch(version_ref: str, into: Path) -> Path:
-    """Download the model directory registered as `version_ref` (`model@v1.2.0`) into `into`."""
-    version = version_ref.rpartition("@")[2]
-    run("dvc", "artifacts", "get", ".", MODEL, "--rev", version, "-o", str(into), "--force")
+def fetch(version: str, into: Path) -> Path:
+    """The model directory registered as `version` (v1.2.0), in `into`.
+
+    From the DVC cache or remote; when neither has it (a fork with no remote, a fresh
+    runner), it is rebuilt from the version's commit and verified against its dvc.lock.
+    """
+    from cauce.ops import lock
+
+    get = ("dvc", "artifacts", "get", ".", MODEL, "--rev", version, "-o", str(into), "--force")
+    if tools.run(*get, check=False).returncode != 0:
+        log.info(
+            "%s@%s is in no DVC cache or remote here: rebuilding it from its commit", MODEL, version
+        )
+        lock.rebuild_at(
+            tools.run("git", "rev-list", "-n", "1", f"{MODEL}@{version}").stdout.strip()
+        )
+        tools.run(*get)
     return into

@@ -9,25 +9,36 @@ against the production model. Running it twice on one commit changes nothing.
 
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from cauce import CauceError
+from cauce import CauceError, tools
 from cauce.config import Params
 from cauce.files import write_json, write_text
+from cauce.layout import (
+    CONTRACT,
+    EVALUATE_METRICS,
+    GROUP_METRICS,
+    LOCK,
+    MODEL_CARD,
+    MODEL_CARD_PAGE,
+    MODEL_DIR,
+    PARAMS,
+    RELEASE_REPORTS,
+)
 from cauce.ops import lock, registry, revisions
-from cauce.ops.gate import GROUPS_FILE, METRICS_FILE, Evidence, decide, score_version
-from cauce.ops.registry import PRODUCTION, STAGING, Version
+from cauce.ops.gate import Evidence, decide, failures, score_version
+from cauce.ops.registry import PRODUCTION, STAGING, Level, Version, bump
+from cauce.ops.report import metrics_table
 
 log = logging.getLogger("cauce")
 
-RELEASE_REPORTS = Path("reports/release")
 # Stages whose inputs make the model; evaluate only measures it.
 MODEL_STAGES = ("ingest", "validate", "prepare", "train")
 SCHEMA_PARAMS = ("features.numeric", "features.ordinal", "features.categorical")
-Level = Literal["major", "minor", "patch"]
 
 
 class ReleaseError(CauceError):
@@ -55,13 +66,24 @@ class Change:
         return [*self.schema, *self.code_or_params, *self.data]
 
 
-def _model_inputs(rev: str | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(file hashes, params, commands) the model stages recorded in dvc.lock at `rev`."""
-    stages = (revisions.read_yaml("dvc.lock", rev) or {}).get("stages", {})
-    produced = {out["path"] for stage in stages.values() for out in stage.get("outs", [])}
-    files: dict[str, Any] = {}
+@dataclass(frozen=True)
+class Inputs:
+    """What made the model at one revision, as its dvc.lock and params.yaml record it."""
+
+    files: dict[str, str | None]  # dependencies that live in git (code, source data): md5
+    params: dict[str, Any]  # the model stages' parameters, flattened
+    commands: dict[str, str | None]
+    schema: dict[str, Any]  # each feature's kind and contract rule
+    model: str | None  # the md5 dvc.lock records for the model directory
+
+
+def model_inputs(rev: str | None) -> Inputs:
+    """The inputs the model stages recorded in dvc.lock at `rev` (None: the working tree)."""
+    stages = (revisions.read_yaml(LOCK, rev) or {}).get("stages", {})
+    produced = {out["path"]: out.get("md5") for s in stages.values() for out in s.get("outs", [])}
+    files: dict[str, str | None] = {}
     params: dict[str, Any] = {}
-    commands: dict[str, Any] = {}
+    commands: dict[str, str | None] = {}
     for name in MODEL_STAGES:
         stage = stages.get(name, {})
         commands[name] = stage.get("cmd")
@@ -70,45 +92,41 @@ def _model_inputs(rev: str | None) -> tuple[dict[str, Any], dict[str, Any], dict
                 files[dep["path"]] = dep.get("md5")
         for values in stage.get("params", {}).values():
             params |= revisions.flatten(values)
-    return files, params, commands
-
-
-def _input_schema(rev: str | None) -> dict[str, Any]:
-    """Each feature's kind and contract rule at `rev`: what a caller must send."""
-    features = (revisions.read_yaml("params.yaml", rev) or {}).get("features", {})
-    contract = (revisions.read_yaml("data/contract.yaml", rev) or {}).get("columns", {})
-    return {
+    features = (revisions.read_yaml(PARAMS, rev) or {}).get("features", {})
+    contract = (revisions.read_yaml(CONTRACT, rev) or {}).get("columns", {})
+    schema = {
         column: {"kind": kind, "rule": contract.get(column)}
         for kind in ("numeric", "ordinal", "categorical")
         for column in features.get(kind, [])
     }
+    return Inputs(files, params, commands, schema, produced.get(str(MODEL_DIR)))
 
 
-def classify(since: str) -> Change:
-    """Compare the model's recorded inputs at `since` with the working tree's."""
+def classify(old: Inputs, new: Inputs) -> Change:
+    """What changed from `old` to `new`, sorted into schema, code or params, and data."""
     change = Change()
-    old_files, old_params, old_commands = _model_inputs(since)
-    new_files, new_params, new_commands = _model_inputs(None)
-    old_schema, new_schema = _input_schema(since), _input_schema(None)
-    for column in sorted(old_schema.keys() | new_schema.keys()):
-        if old_schema.get(column) != new_schema.get(column):
-            change.schema.append(f"input schema: {column} {_what(old_schema, new_schema, column)}")
-    for path in sorted(old_files.keys() | new_files.keys()):
-        if old_files.get(path) == new_files.get(path):
+    for column in sorted(old.schema.keys() | new.schema.keys()):
+        if old.schema.get(column) != new.schema.get(column):
+            change.schema.append(f"input schema: {column} {_what(old.schema, new.schema, column)}")
+    for path in sorted(old.files.keys() | new.files.keys()):
+        if old.files.get(path) == new.files.get(path):
             continue
-        if path.startswith("src/") or path == "data/contract.yaml":
+        if path.startswith("src/") or path == str(CONTRACT):
             change.code_or_params.append(f"code: {path}")
         else:
             change.data.append(f"data: {path} content")
-    for key in sorted(old_params.keys() | new_params.keys()):
-        old, new = old_params.get(key), new_params.get(key)
-        if old == new or key in SCHEMA_PARAMS:
+    for key in sorted(old.params.keys() | new.params.keys()):
+        before, after = old.params.get(key), new.params.get(key)
+        if before == after or key in SCHEMA_PARAMS:
             continue
-        entry = f"params: {key} {old} → {new}"
+        entry = f"params: {key} {before} → {after}"
         (change.data if key.startswith("data.") else change.code_or_params).append(entry)
     for stage in MODEL_STAGES:
-        if old_commands[stage] != new_commands[stage]:
-            change.code_or_params.append(f"command of {stage}: {new_commands[stage]}")
+        if old.commands.get(stage) != new.commands.get(stage):
+            change.code_or_params.append(f"command of {stage}: {new.commands.get(stage)}")
+    if old.model != new.model and not change.reasons:
+        # Same recorded inputs, other bytes: made on another platform or library build.
+        change.data.append("model: other bytes from the same inputs")
     return change
 
 
@@ -120,17 +138,6 @@ def _what(old: dict[str, Any], new: dict[str, Any], column: str) -> str:
     return "changed"
 
 
-def bump(previous: Version | None, level: Level) -> str:
-    if previous is None:
-        return "v0.1.0"
-    major, minor, patch = previous.number
-    if level == "major":
-        return f"v{major + 1}.0.0"
-    if level == "minor":
-        return f"v{major}.{minor + 1}.0"
-    return f"v{major}.{minor}.{patch + 1}"
-
-
 @dataclass
 class Decision:
     promote: bool
@@ -140,18 +147,18 @@ class Decision:
 
 def judge(params: Params, version: str, production: str | None) -> Decision:
     """Score production and the new model on the same test split; may the new one replace it?"""
-    metrics = revisions.read_json(METRICS_FILE)
+    metrics = revisions.read_json(EVALUATE_METRICS)
     if metrics is None:
-        raise ReleaseError(f"{METRICS_FILE} not found: run dvc repro (or dvc pull) first")
+        raise ReleaseError(f"{EVALUATE_METRICS} not found: run dvc repro (or dvc pull) first")
     evidence = Evidence(
-        base=production or "none", metrics=metrics, groups=revisions.read_json(GROUPS_FILE) or {}
+        base=production or "none", metrics=metrics, groups=revisions.read_json(GROUP_METRICS) or {}
     )
     if production is None:
         return Decision(True, f"{version} is the first version: promoted to {PRODUCTION}", evidence)
     evidence.champion = production
     evidence.champion_metrics, evidence.champion_groups = score_version(production, params)
     checks = decide(params.gate, evidence)
-    failed = [c for c in checks if not c.passed]
+    failed = failures(checks)  # broken bounds first, as the PR report lists them
     if failed:
         return Decision(False, f"{version} stays in {STAGING}: {failed[0].message}", evidence)
     metric = params.gate.groups.metric
@@ -164,19 +171,33 @@ def judge(params: Params, version: str, production: str | None) -> Decision:
     )
 
 
-def _outputs_available() -> None:
-    if registry.run("dvc", "status", "--quiet", check=False).returncode != 0:
-        raise ReleaseError(
-            "the pipeline's outputs are not those dvc.lock records: run dvc pull "
-            "(or dvc repro) before releasing"
+def require_fetchable(commit: str) -> None:
+    """Push the outputs when there is a DVC remote, then prove the model directory of
+    `commit` can be fetched the way serve and deploy fetch it: a version whose model
+    exists nowhere is never registered."""
+    if tools.run("dvc", "remote", "default", check=False).returncode == 0:
+        tools.run("dvc", "push", "--quiet")
+    with tempfile.TemporaryDirectory() as folder:
+        fetched = tools.run(
+            "dvc",
+            "get",
+            ".",
+            str(MODEL_DIR),
+            "--rev",
+            commit,
+            "-o",
+            f"{folder}/model",
+            check=False,
         )
-    if registry.run("dvc", "remote", "default", check=False).returncode == 0:
-        registry.run("dvc", "push", "--quiet")
+    if fetched.returncode != 0:
+        raise ReleaseError(
+            f"the model directory of {commit[:12]} cannot be fetched from the DVC cache or "
+            f"remote: {fetched.stderr.strip().splitlines()[-1:]}"
+        )
 
 
 def run(params: Params) -> int:
-    lock.require_current()
-    _outputs_available()
+    lock.require_outputs_of("HEAD")
     head = revisions.resolve("HEAD")
     known = registry.versions()
     at_head = next((v for v in known if v.commit == head), None)
@@ -187,14 +208,20 @@ def run(params: Params) -> int:
     if at_head is not None:
         version, change = at_head.name, Change()
     else:
-        change = classify(previous.commit) if previous else Change(code_or_params=["first version"])
-        if change.level is None:
-            print(f"the model's inputs have not changed since {previous.ref}: nothing to release")
-            return 0
-        version = bump(previous, change.level)
+        new = model_inputs("HEAD")
+        if previous is None:
+            change = Change(code_or_params=["first version"])
+        else:
+            old = model_inputs(previous.commit)
+            if old.model == new.model:
+                print(f"the model is byte for byte that of {previous.ref}: nothing to release")
+                return 0
+            change = classify(old, new)
+        version = bump(previous.name if previous else None, change.level or "patch")
 
     production = registry.production_version()
     decision = judge(params, version, production)  # before any tag: nothing half-done
+    require_fetchable(head)
     tags = []
     if at_head is None:
         tags.append(registry.register(version, head, "; ".join(change.reasons)[:500]))
@@ -216,9 +243,10 @@ def write_reports(
     decision: Decision,
     previous: Version | None,
 ) -> None:
-    from cauce.ops.model_card import model_card, release_notes
+    from cauce.ops.model_card import model_card
 
     evidence = decision.evidence
+    card = json.loads(MODEL_CARD.read_text(encoding="utf-8"))
     write_json(
         RELEASE_REPORTS / "release.json",
         {
@@ -230,6 +258,7 @@ def write_reports(
             "changes": change.reasons,
             "previous": previous.name if previous else None,
             "production_before": evidence.champion,
+            "model": {"md5": model_inputs("HEAD").model, "sha256": card["model_sha256"]},
             "metrics": evidence.metrics,
             "production_metrics": evidence.champion_metrics,
         },
@@ -240,7 +269,34 @@ def write_reports(
         RELEASE_REPORTS / "release-notes.md",
         release_notes(version, stage, change, decision, previous),
     )
-    write_text(RELEASE_REPORTS / "model-card.md", model_card(params, version, stage, evidence))
+    write_text(
+        RELEASE_REPORTS / MODEL_CARD_PAGE, model_card(card, version, stage, evidence, params)
+    )
+
+
+def release_notes(
+    version: str, stage: str, change: Change, decision: Decision, previous: Version | None
+) -> str:
+    evidence = decision.evidence
+    lines = [
+        f"# model {version}",
+        f"**{stage}** — {decision.reason}.",
+        f"## What changed since {previous.ref if previous else 'the beginning'}",
+        "\n".join(f"- {reason}" for reason in change.reasons) or "- nothing (re-release)",
+    ]
+    if evidence.champion_metrics is not None:
+        against = Evidence(
+            base=evidence.champion or "production",
+            metrics=evidence.metrics,
+            groups=evidence.groups,
+            base_metrics=evidence.champion_metrics,
+            base_groups=evidence.champion_groups,
+        )
+        lines += [
+            f"## Against {evidence.champion}, on this version's test split",
+            metrics_table(against, label=version),
+        ]
+    return "\n\n".join(lines) + "\n"
 
 
 def rollback(params: Params, to: str | None = None) -> int:  # noqa: ARG001 - a cauce command

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -18,17 +17,23 @@ import pandas as pd
 from cauce import CauceError
 from cauce.config import Params
 from cauce.files import write_text
+from cauce.layout import (
+    LOCK,
+    MODEL_FILE,
+    PARAMS,
+    PR_REPORT,
+    PR_REPORTS,
+    REPRODUCTION,
+    TEST_SPLIT,
+    TIMINGS,
+    VALIDATION_REPORT,
+)
 from cauce.metrics import METRICS
 from cauce.ops import plots, revisions
-from cauce.ops.gate import PR_REPORTS, Check, Evidence, decide, gather, verdict, worsening
-from cauce.pipeline import MODEL_FILE, TEST_SPLIT, VALIDATION_REPORT
+from cauce.ops.gate import Check, Evidence, decide, gather, verdict, worsening
 
 log = logging.getLogger("cauce")
 
-REPORT = PR_REPORTS / "report.md"
-PARAMS_FILE = "params.yaml"
-LOCK_FILE = "dvc.lock"
-TRAIN_METRICS = Path("reports/train/metrics.json")
 UNCHANGED = 5e-5  # smaller changes print as 0.0000 at four decimals
 NONE = "–"
 
@@ -42,10 +47,10 @@ def run(params: Params, base: str) -> int:
     except CauceError as error:
         images = {}
         evidence.notes.append(f"Plots could not be rendered: {error}")
-    write_text(REPORT, build(evidence, checks, images, params))
+    write_text(PR_REPORT, build(evidence, checks, images, params))
     seconds = time.perf_counter() - started
-    log.info("report: wrote %s and %d plots in %.1f s", REPORT, len(images), seconds)
-    print(REPORT)
+    log.info("report: wrote %s and %d plots in %.1f s", PR_REPORT, len(images), seconds)
+    print(PR_REPORT)
     return 0
 
 
@@ -57,6 +62,7 @@ def build(
     sections = [
         f"## Model report: this PR vs `{base}`",
         f"{'✅' if passed else '❌'} **{verdict(checks)}**",
+        reproducibility(),
         *(f"> {note}" for note in evidence.notes),
         "### Metrics on the test split",
         metrics_table(evidence),
@@ -69,7 +75,7 @@ def build(
         "### Per group",
         groups_section(evidence, params),
         "### Validation and model",
-        validation_and_model(base),
+        validation_and_model(),
         f"<sub>Made by `cauce report --base {base}`; the gate policy is `gate` in "
         "params.yaml.</sub>",
     ]
@@ -133,8 +139,8 @@ def metrics_table(evidence: Evidence, label: str = "this PR", with_base: bool = 
 
 
 def params_diff(base: str) -> str:
-    old = revisions.flatten(revisions.read_yaml(PARAMS_FILE, base) or {})
-    new = revisions.flatten(revisions.read_yaml(PARAMS_FILE) or {})
+    old = revisions.flatten(revisions.read_yaml(PARAMS, base) or {})
+    new = revisions.flatten(revisions.read_yaml(PARAMS) or {})
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k, NONE) != new.get(k, NONE))
     if not changed:
         return "No parameter changed."
@@ -147,7 +153,7 @@ def params_diff(base: str) -> str:
 
 def _lock_hashes(rev: str | None, source: str) -> dict[str, str | None]:
     """Content hashes DVC recorded for the source and the ingested data at `rev`."""
-    lock = revisions.read_yaml(LOCK_FILE, rev) or {}
+    lock = revisions.read_yaml(LOCK, rev) or {}
     ingest = lock.get("stages", {}).get("ingest", {})
     source_dep = next((d for d in ingest.get("deps", []) if d.get("path") == source), {})
     raw = next(iter(ingest.get("outs", [])), {})
@@ -155,7 +161,7 @@ def _lock_hashes(rev: str | None, source: str) -> dict[str, str | None]:
 
 
 def data_diff(base: str, params: Params) -> str:
-    old_data = (revisions.read_yaml(PARAMS_FILE, base) or {}).get("data", {})
+    old_data = (revisions.read_yaml(PARAMS, base) or {}).get("data", {})
     old_rows = (revisions.read_json(VALIDATION_REPORT, base) or {}).get("rows")
     new_rows = (revisions.read_json(VALIDATION_REPORT) or {}).get("rows")
     old_hashes = _lock_hashes(base, old_data.get("source", params.data.source))
@@ -224,25 +230,45 @@ def groups_section(
     return "\n\n".join(parts)
 
 
+def reproducibility() -> str:
+    """One line: did `cauce reproduce` rebuild exactly what this commit's dvc.lock records?"""
+    found = revisions.read_json(REPRODUCTION)
+    head = revisions.resolve("HEAD")
+    if found is None or found.get("commit") != head:
+        return "⚪ Reproducibility not checked for this commit (`cauce reproduce` checks it)."
+    rebuilt = ", ".join(found["rebuilt"]) or "no stage (every output was already there)"
+    if found["reproduced"]:
+        return (
+            f"🔁 **Reproduced**: `dvc repro` rebuilt {rebuilt}; every output is byte for byte "
+            f"what the committed `{LOCK}` records."
+        )
+    lines = [
+        f"❌ **Not reproduced**: `dvc repro` rebuilt {rebuilt}, and outputs differ from what the "
+        f"committed `{LOCK}` records:",
+        *(f"> - {d['message']}" for d in found["differences"]),
+    ]
+    return "\n".join(lines)
+
+
 def single_row_latency_ms(repeats: int = 200) -> float | None:
-    """Median time of one predict_proba call on one row, in milliseconds."""
-    from cauce.model import load_model
+    """Median time of scoring one row in process, in milliseconds."""
+    from cauce.model import load_model, score
 
     if not MODEL_FILE.exists() or not TEST_SPLIT.exists():
         return None
     pipeline = load_model(MODEL_FILE)
-    one_row = pd.read_parquet(TEST_SPLIT).head(1)[list(pipeline.feature_names_in_)]
+    one_row = pd.read_parquet(TEST_SPLIT).head(1)
     for _ in range(10):
-        pipeline.predict_proba(one_row)
+        score(pipeline, one_row)
     timings = []
     for _ in range(repeats):
         started = time.perf_counter()
-        pipeline.predict_proba(one_row)
+        score(pipeline, one_row)
         timings.append(time.perf_counter() - started)
     return statistics.median(timings) * 1000
 
 
-def validation_and_model(base: str) -> str:
+def validation_and_model() -> str:
     validation = revisions.read_json(VALIDATION_REPORT) or {}
     status = validation.get("status", "not run")
     violations = validation.get("violations", [])
@@ -254,12 +280,9 @@ def validation_and_model(base: str) -> str:
     ]
     if MODEL_FILE.exists():
         lines.append(f"- **Model file**: {MODEL_FILE.stat().st_size / 1e6:.2f} MB")
-    old_train = revisions.read_json(TRAIN_METRICS, base) or {}
-    new_train = revisions.read_json(TRAIN_METRICS) or {}
-    if "fit_seconds" in new_train:
-        was = old_train.get("fit_seconds")
-        before = f" (`{base}`: {was:.2f} s)" if was is not None else ""
-        lines.append(f"- **Training time**: {new_train['fit_seconds']:.2f} s{before}")
+    fitting = (revisions.read_json(TIMINGS) or {}).get("train", {}).get("fit_seconds")
+    if fitting is not None:
+        lines.append(f"- **Training time**: {fitting:.2f} s (fitting, in this run)")
     latency = single_row_latency_ms()
     if latency is not None:
         lines.append(f"- **Prediction latency**: {latency:.2f} ms for one row (median, in process)")

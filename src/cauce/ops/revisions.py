@@ -7,13 +7,12 @@ no DVC remote is needed to compare a pull request with its base.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cauce import CauceError
+from cauce import CauceError, tools
 
 WORKSPACE = None  # the revision argument meaning "the files as they are now"
 
@@ -24,12 +23,7 @@ class RevisionError(CauceError):
 
 def resolve(rev: str) -> str:
     """The full commit id of `rev`, or a RevisionError that names it."""
-    result = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = tools.run("git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
     if result.returncode != 0:
         raise RevisionError(
             f"revision {rev!r} not found; fetch it first (e.g. git fetch origin {rev})"
@@ -42,12 +36,7 @@ def read_text(path: str | Path, rev: str | None = WORKSPACE) -> str | None:
     if rev is WORKSPACE:
         file = Path(path)
         return file.read_text(encoding="utf-8") if file.exists() else None
-    result = subprocess.run(
-        ["git", "show", f"{rev}:{Path(path).as_posix()}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = tools.run("git", "show", f"{rev}:{Path(path).as_posix()}", check=False)
     return result.stdout if result.returncode == 0 else None
 
 

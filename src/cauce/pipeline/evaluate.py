@@ -18,37 +18,24 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import precision_recall_curve, roc_curve
 from sklearn.pipeline import Pipeline
 
-from cauce import DataError
 from cauce.config import Params
 from cauce.files import atomic_directory, stage_log, write_json
+from cauce.layout import EVALUATE_REPORTS, GROUP_METRICS, MODEL_FILE, TEST_SPLIT
 from cauce.metrics import compute_all
-from cauce.model import load_model
-from cauce.pipeline import EVALUATE_REPORTS, MODEL_FILE, TEST_SPLIT
+from cauce.model import load_model, score
 
-GROUPS_FILE = "groups.json"
 CURVE_POINTS = 200
 CALIBRATION_BINS = 10
 
 
-def score(
-    pipeline: Pipeline, frame: pd.DataFrame, params: Params
-) -> tuple[dict[str, float | None], dict[str, dict[str, dict[str, Any]]], np.ndarray]:
-    """Overall metrics, per-group metrics and probabilities of `pipeline` on `frame`.
-
-    The pipeline picks the columns it was trained on, so a champion trained on other
-    features can be scored on this test set too.
-    """
-    columns = list(pipeline.feature_names_in_)
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(f"the test split lacks columns the model needs: {', '.join(missing)}")
+def measure(
+    frame: pd.DataFrame, probability: np.ndarray, params: Params
+) -> tuple[dict[str, float | None], dict[str, dict[str, dict[str, Any]]]]:
+    """Overall and per-group metrics of the probabilities `probability` for `frame`'s rows."""
     y_true = frame[params.data.target].to_numpy()
-    probability = pipeline.predict_proba(frame[columns])[:, 1]
     threshold = params.evaluate.threshold
-    return (
-        compute_all(y_true, probability, threshold),
-        group_metrics(frame, y_true, probability, params),
-        probability,
+    return compute_all(y_true, probability, threshold), group_metrics(
+        frame, y_true, probability, params
     )
 
 
@@ -147,7 +134,8 @@ def run(params: Params) -> None:
         log.reads(MODEL_FILE)
         frame = pd.read_parquet(TEST_SPLIT)
         log.reads(TEST_SPLIT, len(frame))
-        metrics, groups, probability = score(pipeline, frame, params)
+        probability = score(pipeline, frame)
+        metrics, groups = measure(frame, probability, params)
         y_true = frame[params.data.target].to_numpy()
         plots = curves(y_true, probability, params.evaluate.threshold)
         plots["feature_importance"] = feature_importance(
@@ -169,5 +157,5 @@ def run(params: Params) -> None:
             live.log_metric("test_rows", len(frame), plot=False)
             for name, points in plots.items():
                 live.log_plot(name, points, x=axes[name][0], y=axes[name][1])
-            write_json(staging / GROUPS_FILE, groups)
+            write_json(staging / GROUP_METRICS.name, groups)
         log.writes(EVALUATE_REPORTS)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from cauce.config import ConfigError, Params
 from cauce.files import stage_log, write_parquet
-from cauce.pipeline import RAW
+from cauce.layout import RAW
 
 
 def read_source(source: str) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from sklearn.model_selection import train_test_split
 from cauce import DataError
 from cauce.config import Params
 from cauce.files import stage_log, write_parquet
-from cauce.pipeline import RAW, TEST_SPLIT, TRAIN_SPLIT
+from cauce.layout import RAW, TEST_SPLIT, TRAIN_SPLIT
 
 
 def split(frame: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,16 +1,18 @@
 """Stage `train`: fit the whole scikit-learn Pipeline and write the model directory.
 
 `models/` holds one artifact, written all at once: `model.skops` (preprocessing and
-estimator), `model.json` (input schema, params, data hash, training time, git commit)
-and `reference.json` (the per-feature profile the drift monitor compares against).
-DVCLive logs the params and training metrics under `reports/train/`.
+estimator), `model.json` (what serving needs: input schema, decision threshold, params,
+training data facts) and `reference.json` (the profile the drift monitor compares
+against). DVCLive logs the params and training metrics under `reports/train/`.
+
+Nothing here depends on when, where or from which commit it runs: the same inputs make
+the same bytes, so any machine can rebuild the model a commit records and prove it. The
+commit of a version is known from its tag; the fitting time goes to the stage log.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import platform
-import subprocess
+import time
 from typing import Any
 
 import numpy as np
@@ -25,9 +27,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from cauce.config import Params
 from cauce.files import atomic_directory, file_sha256, stage_log, write_json
-from cauce.metrics import compute_all
-from cauce.model import save_model
-from cauce.pipeline import (
+from cauce.layout import (
     MODEL_CARD,
     MODEL_DIR,
     MODEL_FILE,
@@ -35,9 +35,10 @@ from cauce.pipeline import (
     TRAIN_REPORTS,
     TRAIN_SPLIT,
 )
+from cauce.metrics import compute_all
+from cauce.model import save_model, score
 from cauce.pipeline.validate import Contract, load_contract
-
-PROFILE_BINS = 10
+from cauce.profile import reference_profile
 
 
 def build_pipeline(params: Params) -> Pipeline:
@@ -90,50 +91,28 @@ def input_schema(params: Params, contract: Contract) -> list[dict[str, Any]]:
     ]
 
 
-def reference_profile(
-    features: pd.DataFrame, probability: np.ndarray, params: Params
+def model_card(
+    params: Params, contract: Contract, pipeline: Pipeline, train: pd.DataFrame
 ) -> dict[str, Any]:
-    """Per-feature distribution of the training data, and of the model's scores on it."""
-    profile: dict[str, Any] = {}
-    for column in features.columns:
-        values = features[column]
-        entry: dict[str, Any] = {"null_share": float(values.isna().mean())}
-        present = values.dropna()
-        if column in params.features.categorical:
-            shares = present.value_counts(normalize=True).sort_index()
-            entry |= {
-                "kind": "categorical",
-                "shares": {str(k): float(v) for k, v in shares.items()},
-            }
-        else:
-            entry |= {"kind": "numeric", **_histogram(present.to_numpy(dtype=float))}
-        profile[column] = entry
+    """What serving and the model card need, carried by the model itself."""
+    import skops
+
     return {
-        "rows": len(features),
-        "features": profile,
-        "prediction": _histogram(probability, edges=np.linspace(0, 1, PROFILE_BINS + 1)),
+        "name": "model",
+        "estimator": type(pipeline[-1]).__name__,
+        "target": params.data.target,
+        "threshold": params.evaluate.threshold,
+        "input_schema": input_schema(params, contract),
+        "params": {"model": params.train.model, **params.train.estimator_params()},
+        "data": {
+            "source": params.data.source,
+            "train_years": params.data.train_years,
+            "rows": len(train),
+            "positive_share": float(train[params.data.target].mean()),
+            "sha256": file_sha256(TRAIN_SPLIT),
+        },
+        "versions": {"scikit-learn": sklearn.__version__, "skops": skops.__version__},
     }
-
-
-def _histogram(values: np.ndarray, edges: np.ndarray | None = None) -> dict[str, Any]:
-    if edges is None:
-        edges = np.unique(np.quantile(values, np.linspace(0, 1, PROFILE_BINS + 1)))
-    # Open-ended outer bins, so that production values outside the training range count.
-    inner = edges[1:-1]
-    counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(inner) + 1)
-    return {
-        "bin_edges": [float(e) for e in edges],
-        "bin_shares": [float(c) for c in counts / max(len(values), 1)],
-        "mean": float(np.mean(values)) if len(values) else None,
-        "std": float(np.std(values)) if len(values) else None,
-    }
-
-
-def git_commit() -> str | None:
-    result = subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-    )
-    return result.stdout.strip() or None
 
 
 def run(params: Params) -> None:
@@ -146,45 +125,19 @@ def run(params: Params) -> None:
         features, target = frame[params.features.columns], frame[params.data.target]
 
         pipeline = build_pipeline(params)
-        started = dt.datetime.now(dt.UTC)
+        started = time.perf_counter()
         pipeline.fit(features, target)
-        fit_seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
-        probability = pipeline.predict_proba(features)[:, 1]
+        log.time("fit_seconds", time.perf_counter() - started)
+        probability = score(pipeline, features)
         training_metrics = compute_all(target.to_numpy(), probability, threshold=None)
 
         with atomic_directory(MODEL_DIR) as staging:
-            save_model(pipeline, staging / MODEL_FILE.name)
-            write_json(
-                staging / MODEL_CARD.name,
-                {
-                    "name": "model",
-                    "estimator": type(pipeline[-1]).__name__,
-                    "target": params.data.target,
-                    "input_schema": input_schema(params, contract),
-                    "params": {
-                        "model": params.train.model,
-                        **params.train.estimator_params(),
-                    },
-                    "data": {
-                        "source": params.data.source,
-                        "train_years": params.data.train_years,
-                        "rows": len(frame),
-                        "positive_share": float(target.mean()),
-                        "sha256": file_sha256(TRAIN_SPLIT),
-                    },
-                    "model_sha256": file_sha256(staging / MODEL_FILE.name),
-                    "trained_at": started.isoformat(timespec="seconds"),
-                    "training_seconds": round(fit_seconds, 3),
-                    "git_commit": git_commit(),
-                    "versions": {
-                        "python": platform.python_version(),
-                        "scikit-learn": sklearn.__version__,
-                    },
-                },
-            )
+            model_file = save_model(pipeline, staging / MODEL_FILE.name)
+            card = model_card(params, contract, pipeline, frame)
+            write_json(staging / MODEL_CARD.name, card | {"model_sha256": file_sha256(model_file)})
             write_json(
                 staging / REFERENCE_PROFILE.name,
-                reference_profile(features, probability, params),
+                reference_profile(features, probability, params.features.categorical),
             )
         log.writes(MODEL_DIR)
 
@@ -196,7 +149,6 @@ def run(params: Params) -> None:
             live.log_params({"model": params.train.model, **params.train.estimator_params()})
             for name, value in training_metrics.items():
                 live.log_metric(f"train/{name}", value, plot=False)
-            live.log_metric("fit_seconds", round(fit_seconds, 3), plot=False)
             iterations = getattr(pipeline[-1], "n_iter_", None)
             if iterations is not None:
                 live.log_metric("iterations", int(np.max(iterations)), plot=False)

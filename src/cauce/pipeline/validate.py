@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cauce import DataError
 from cauce.config import ConfigError, Params, parse_yaml
 from cauce.files import stage_log, write_json
-from cauce.pipeline import CONTRACT, RAW, VALIDATION_REPORT
+from cauce.layout import CONTRACT, RAW, VALIDATION_REPORT
 
 EXAMPLES_PER_RULE = 5
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from cauce.model import load_model
-from cauce.serving.api import ModelIntegrityError, ServedModel
+from cauce.serving.app import ModelIntegrityError, ServedModel
 from tests.serving.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -165,7 +165,7 @@ def test_a_tampered_model_file_is_refused(repository, tmp_path):
     with (directory / "model.skops").open("ab") as model_file:
         model_file.write(b"\0")
     with pytest.raises(ModelIntegrityError, match=r"differs from the .* recorded in model\.json"):
-        ServedModel(directory).verify()
+        ServedModel.from_directory(directory).verify()
     result = repository.run(
         "cauce", "serve", "--model-dir", str(directory), "--port", "1", check=False
     )

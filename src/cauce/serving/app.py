@@ -1,9 +1,11 @@
-"""The prediction API: the model directory behind FastAPI, served by uvicorn (`cauce serve`).
+"""The prediction API: a model directory behind FastAPI, served by uvicorn (`cauce serve`).
 
-The request schema is the model's own input schema (models/model.json), so a wrong type,
-an unknown code, a missing or unexpected field is answered 422 naming the field and the
+The request schema is the model's own input schema (model.json), so a wrong type, an
+unknown code, a missing or unexpected field is answered 422 naming the field and the
 rule; too many rows or too large a body is 413. The model file is refused at start when
-its hash differs from the one its metadata records.
+its hash differs from the one its metadata records. Everything served comes from the
+directory itself (schema, threshold, metrics), so any version serves with today's code;
+this module needs nothing from the pipeline's tools (no git, DVC or GTO).
 """
 
 from __future__ import annotations
@@ -40,19 +42,10 @@ from pydantic import (
 )
 
 from cauce import CauceError
-from cauce.config import Params, ServeParams
-from cauce.files import file_sha256, write_json, write_text
-from cauce.model import load_model
-from cauce.ops import registry, revisions
-from cauce.ops.gate import Evidence
-from cauce.ops.model_card import model_card
-from cauce.ops.registry import PRODUCTION
-from cauce.pipeline import EVALUATE_REPORTS, MODEL_CARD, MODEL_FILE
-
-SERVED_MODELS = Path(".cauce/models")  # versions fetched for serving (git-ignored)
-SERVING_INFO = "serving.json"  # beside a packaged model: version, threshold, test metrics
-RELEASE_BODY = "release.md"  # beside the packaged model directory: the GitHub Release text
-MODEL_CARD_FILE = "model-card.md"  # beside it too: the model card, attached to the release
+from cauce.config import ServeParams
+from cauce.files import file_sha256
+from cauce.layout import MODEL_CARD, MODEL_FILE, SERVING_INFO
+from cauce.model import load_model, score
 
 
 class ModelIntegrityError(CauceError):
@@ -66,15 +59,32 @@ class ServedModel:
     directory: Path
     version: str | None = None
     stage: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    threshold: float = 0.5
+    card: dict[str, Any] = field(default_factory=dict)  # model.json
+    metrics: dict[str, Any] = field(default_factory=dict)  # test metrics, from serving.json
 
-    def card(self) -> dict[str, Any]:
-        return json.loads((self.directory / MODEL_CARD.name).read_text(encoding="utf-8"))
+    @classmethod
+    def from_directory(
+        cls, directory: Path, version: str | None = None, stage: str | None = None
+    ) -> ServedModel:
+        """The model in `directory`, with the version and metrics `cauce package` put beside."""
+        card_file = directory / MODEL_CARD.name
+        try:
+            card = json.loads(card_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CauceError(f"{card_file}: not found: is {directory} a model directory?") from None
+        if "threshold" not in card or "input_schema" not in card:
+            raise CauceError(f"{card_file}: no threshold or input_schema: not a cauce model card")
+        info_file = directory / SERVING_INFO
+        info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.exists() else {}
+        return cls(directory, version or info.get("version"), stage, card, info.get("metrics", {}))
+
+    @property
+    def threshold(self) -> float:
+        return float(self.card["threshold"])
 
     def verify(self) -> None:
         """Refuse a model file whose hash is not the one model.json records."""
-        expected = str(self.card().get("model_sha256"))
+        expected = str(self.card.get("model_sha256"))
         model_file = self.directory / MODEL_FILE.name
         actual = file_sha256(model_file)
         if actual != expected:
@@ -119,7 +129,7 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
     rows_scored = Counter("cauce_rows_scored", "rows scored by /v1/predict", registry=registry)
     errors = Counter("cauce_errors", "rejected requests", ["reason"], registry=registry)
     served.verify()  # before anything listens: a bad file stops the server at once
-    card = served.card()
+    card = served.card
     record = record_model(card["input_schema"])
     adapter = TypeAdapter(list[record])
     state: dict[str, Any] = {}  # "pipeline" once loaded: /ready answers 503 until then
@@ -171,8 +181,9 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
             "version": served.version,
             "stage": served.stage,
             "input_schema": card["input_schema"],
+            "threshold": served.threshold,
+            "model_sha256": card.get("model_sha256"),
             "metrics": served.metrics,
-            "trained_at": card.get("trained_at"),
             "limits": limits.model_dump(),
         }
 
@@ -232,8 +243,7 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
             problems = [_problem(e) for e in error.errors(include_url=False)]
             return JSONResponse({"detail": problems}, status_code=422)
         frame = pd.DataFrame([r.model_dump() for r in valid])
-        pipeline = state["pipeline"]
-        probability = pipeline.predict_proba(frame[list(pipeline.feature_names_in_)])[:, 1]
+        probability = score(state["pipeline"], frame)
         rows_scored.inc(len(frame))
         return JSONResponse(
             {
@@ -258,71 +268,18 @@ def _reject(status: int, message: str) -> JSONResponse:
 
 
 def serve(
-    params: Params,
-    stage: str | None = None,
-    model_dir: str | None = None,
+    directory: Path,
+    limits: ServeParams,
+    host: str,
+    port: int,
     version: str | None = None,
-    host: str = "127.0.0.1",
-    port: str = "8000",
-) -> int:
-    """Serve the model in `stage` (resolved through the GTO tags), or the one in `model_dir`.
-
-    The stage label of a model directory comes from --stage or CAUCE_MODEL_STAGE (set in
-    the image); its version, metrics and threshold from the serving.json `cauce package`
-    wrote beside it.
-    """
+    stage: str | None = None,
+) -> None:
+    """Serve the model in `directory` until stopped. Its stage label comes from `stage` or
+    CAUCE_MODEL_STAGE (set in the image)."""
     import uvicorn
 
-    if model_dir is None:
-        stage = stage or PRODUCTION
-        ref = registry.production_version(stage)
-        if ref is None:
-            raise CauceError(f"no version is in stage {stage!r}: run cauce release first")
-        directory = SERVED_MODELS / ref.rpartition("@")[2]
-        if not (directory / SERVING_INFO).exists():
-            package(params, ref, str(directory))
-    else:
-        directory = Path(model_dir)
-    info_file = directory / SERVING_INFO
-    info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.exists() else {}
-    served = ServedModel(
-        directory,
-        version or info.get("version"),
-        stage or os.environ.get("CAUCE_MODEL_STAGE") or None,
-        info.get("metrics", {}),
-        info.get("threshold", params.evaluate.threshold),
+    served = ServedModel.from_directory(
+        directory, version, stage or os.environ.get("CAUCE_MODEL_STAGE") or None
     )
-    uvicorn.run(create_app(served, params.serve), host=host, port=int(port), log_level="info")
-    return 0
-
-
-def package(
-    params: Params,  # noqa: ARG001 - the version's own params are read instead
-    version: str,
-    out: str,
-    stage: str | None = None,
-) -> int:
-    """Fetch a version's model directory for serving, with its metrics and threshold, and
-    write beside it the text of its GitHub Release and its model card."""
-    ref = version if version.startswith(f"{registry.MODEL}@") else f"{registry.MODEL}@{version}"
-    directory = Path(out)
-    registry.fetch(ref, directory)
-    # The version's own params, metrics and groups, as committed with it.
-    versioned = Params.model_validate(revisions.read_yaml("params.yaml", ref) or {})
-    metrics = revisions.read_json(EVALUATE_REPORTS / "metrics.json", ref) or {}
-    groups = revisions.read_json(EVALUATE_REPORTS / "groups.json", ref) or {}
-    name = ref.rpartition("@")[2]
-    write_json(
-        directory / SERVING_INFO,
-        {
-            "version": name,
-            "threshold": versioned.evaluate.threshold,
-            "metrics": metrics,
-        },
-    )
-    card = model_card(versioned, name, stage or "registered", Evidence("", metrics, groups))
-    write_text(directory.parent / MODEL_CARD_FILE, card)
-    message = registry.run("git", "tag", "--list", "--format=%(contents)", ref).stdout.strip()
-    write_text(directory.parent / RELEASE_BODY, f"## {ref}\n\n{message}\n\n{card}")
-    print(f"{ref} → {directory}")
-    return 0
+    uvicorn.run(create_app(served, limits), host=host, port=port, log_level="info")

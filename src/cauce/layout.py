@@ -1,0 +1,51 @@
+"""Every path the project reads or writes, named once, relative to the repository root.
+
+dvc.yaml spells the pipeline's paths too; tests/unit/test_layout.py checks that the two
+agree, so a path is renamed here and there together or not at all.
+"""
+
+from pathlib import Path
+
+# What the team edits and git keeps
+PARAMS = Path("params.yaml")
+PIPELINE = Path("dvc.yaml")
+LOCK = Path("dvc.lock")
+UV_LOCK = Path("uv.lock")
+CONTRACT = Path("data/contract.yaml")
+SOURCE_DIR = Path("data/source")  # the embedded data; `data.source` in params.yaml names the file
+
+# Pipeline outputs in the DVC cache (stage by stage)
+RAW = Path("data/raw/data.parquet")
+TRAIN_SPLIT = Path("data/prepared/train.parquet")
+TEST_SPLIT = Path("data/prepared/test.parquet")
+MODEL_DIR = Path("models")
+MODEL_FILE = MODEL_DIR / "model.skops"  # the whole scikit-learn Pipeline
+MODEL_CARD = MODEL_DIR / "model.json"  # what serving needs: schema, threshold, facts
+REFERENCE_PROFILE = MODEL_DIR / "reference.json"  # what the drift monitor compares against
+
+# Pipeline outputs kept in git, so that a pull request can diff them
+VALIDATION_REPORT = Path("reports/validation.json")
+TRAIN_REPORTS = Path("reports/train")
+TRAIN_METRICS = TRAIN_REPORTS / "metrics.json"
+EVALUATE_REPORTS = Path("reports/evaluate")
+EVALUATE_METRICS = EVALUATE_REPORTS / "metrics.json"
+GROUP_METRICS = EVALUATE_REPORTS / "groups.json"
+PLOTS = EVALUATE_REPORTS / "plots"
+
+# What the jobs write (git-ignored): the PR report, the release, the package for deploy
+PR_REPORTS = Path("reports/pr")
+PR_REPORT = PR_REPORTS / "report.md"
+GATE_VERDICT = PR_REPORTS / "gate.json"
+RELEASE_REPORTS = Path("reports/release")
+SERVING = Path("serving")
+SERVING_MODEL = SERVING / "model"  # the image's model directory (`cauce package`)
+SERVING_INFO = "serving.json"  # beside a packaged model: its version and test metrics
+RELEASE_BODY = "release.md"  # beside the packaged model directory: the GitHub Release text
+MODEL_CARD_PAGE = "model-card.md"  # beside it too: the model card, attached to the release
+
+# Local state of this checkout (git-ignored)
+LOCAL = Path(".cauce")
+SERVED_MODELS = LOCAL / "models"  # versions fetched for `cauce serve --stage`
+TIMINGS = LOCAL / "timings.json"  # how long each stage took last: wall-clock stays out of git
+REPRODUCTION = LOCAL / "reproduction.json"  # what `cauce reproduce` found, for the report
+REBUILDS = LOCAL / "rebuild"  # worktrees where an old version is rebuilt from its commit

@@ -1,0 +1,101 @@
+"""dvc.yaml agrees with the code: every path it names is one `cauce.layout` names, and each
+stage depends on every module of cauce its command imports, so that a change to any of
+them reruns the stage (and makes a new model version)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cauce import layout
+from tests.conftest import ROOT
+
+SRC = ROOT / "src"
+PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+STAGES = PIPELINE["stages"]
+
+
+def module_file(name: str) -> Path | None:
+    """The file of module `name` under src/, or None when it is not a cauce module."""
+    base = SRC / Path(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def imported_modules(file: Path) -> set[str]:
+    """The cauce modules `file` imports anywhere (at the top or inside functions)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            # `from cauce import tools` imports a module, not a name
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in found if name.split(".")[0] == "cauce" and module_file(name)}
+
+
+def closure(*roots: str) -> set[str]:
+    """Every file of cauce that importing `roots` runs, packages' __init__ included."""
+    seen: set[str] = set()
+    pending = list(roots)
+    while pending:
+        name = pending.pop()
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):
+            parent = ".".join(parts[:depth])
+            if parent not in seen:
+                seen.add(parent)
+                pending += sorted(imported_modules(module_file(parent)))
+    return {module_file(name).relative_to(ROOT).as_posix() for name in seen}
+
+
+def command_modules(stage: dict) -> set[str]:
+    """The modules behind a stage's `cauce <subcommand>`: the CLI and the subcommand's own."""
+    from cauce.cli import COMMANDS
+
+    subcommand = stage["cmd"].split()[1]
+    return closure("cauce.cli", COMMANDS[subcommand].target.split(":")[0])
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_each_stage_depends_on_every_module_its_command_imports(name):
+    stage = STAGES[name]
+    declared = {d for d in stage["deps"] if d.startswith("src/")}
+    needed = command_modules(stage)
+    assert sorted(needed - declared) == [], f"dvc.yaml: {name} lacks these deps"
+    assert sorted(declared - needed) == [], f"dvc.yaml: {name} depends on what it never imports"
+
+
+def layout_paths() -> set[str]:
+    return {
+        value.as_posix()
+        for value in vars(layout).values()
+        if isinstance(value, Path)
+    }
+
+
+def stage_paths(stage: dict) -> set[str]:
+    paths = {d for d in stage.get("deps", []) if not d.startswith(("src/", "${"))}
+    for section in ("outs", "metrics", "plots"):
+        paths |= {next(iter(e)) if isinstance(e, dict) else e for e in stage.get(section, [])}
+    return paths
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_every_path_of_a_stage_is_named_in_layout(name):
+    assert sorted(stage_paths(STAGES[name]) - layout_paths()) == []
+
+
+def test_the_model_artifact_is_the_layouts_model_directory():
+    assert PIPELINE["artifacts"]["model"]["path"] == layout.MODEL_DIR.as_posix()
+    outputs = {p for stage in STAGES.values() for p in stage_paths(stage)}
+    for path in (layout.RAW, layout.TRAIN_SPLIT, layout.TEST_SPLIT, layout.MODEL_DIR,
+                 layout.VALIDATION_REPORT, layout.TRAIN_METRICS, layout.EVALUATE_METRICS,
+                 layout.GROUP_METRICS, layout.PLOTS):
+        assert path.as_posix() in outputs, f"{path} is written by no stage of dvc.yaml"
