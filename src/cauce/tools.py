@@ -30,16 +30,25 @@ def run(
     check: bool = True,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    echo: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run git or dvc; with `check`, a non-zero exit raises ToolError."""
-    result = subprocess.run(
-        [executable(command[0]), *command[1:]],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd,
-        env=env,
-    )
+    """Run git or dvc (or another program); with `check`, a non-zero exit raises ToolError.
+
+    `echo` shows the output on stderr as it comes (progress of long work such as
+    `dvc repro`), and keeps it too, merged with stderr.
+    """
+    argv = [executable(command[0]), *command[1:]]
+    if echo:
+        with subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env
+        ) as process:
+            lines = []
+            for line in process.stdout or ():
+                sys.stderr.write(line)
+                lines.append(line)
+        result = subprocess.CompletedProcess(argv, process.returncode, "".join(lines), "")
+    else:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd, env=env)
     if check and result.returncode != 0:
         words = (result.stderr or result.stdout).strip().splitlines()
         raise ToolError(f"{' '.join(command)}: {words[-1] if words else 'failed'}")

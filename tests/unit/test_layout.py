@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.conftest import ROOT
 
 from cauce import layout
-from tests.conftest import ROOT
 
 SRC = ROOT / "src"
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
@@ -73,11 +73,7 @@ def test_each_stage_depends_on_every_module_its_command_imports(name):
 
 
 def layout_paths() -> set[str]:
-    return {
-        value.as_posix()
-        for value in vars(layout).values()
-        if isinstance(value, Path)
-    }
+    return {value.as_posix() for value in vars(layout).values() if isinstance(value, Path)}
 
 
 def stage_paths(stage: dict) -> set[str]:
@@ -95,7 +91,15 @@ def test_every_path_of_a_stage_is_named_in_layout(name):
 def test_the_model_artifact_is_the_layouts_model_directory():
     assert PIPELINE["artifacts"]["model"]["path"] == layout.MODEL_DIR.as_posix()
     outputs = {p for stage in STAGES.values() for p in stage_paths(stage)}
-    for path in (layout.RAW, layout.TRAIN_SPLIT, layout.TEST_SPLIT, layout.MODEL_DIR,
-                 layout.VALIDATION_REPORT, layout.TRAIN_METRICS, layout.EVALUATE_METRICS,
-                 layout.GROUP_METRICS, layout.PLOTS):
+    for path in (
+        layout.RAW,
+        layout.TRAIN_SPLIT,
+        layout.TEST_SPLIT,
+        layout.MODEL_DIR,
+        layout.VALIDATION_REPORT,
+        layout.TRAIN_METRICS,
+        layout.EVALUATE_METRICS,
+        layout.GROUP_METRICS,
+        layout.PLOTS,
+    ):
         assert path.as_posix() in outputs, f"{path} is written by no stage of dvc.yaml"

@@ -9,8 +9,8 @@ from tests.conftest import ROOT
 
 from cauce.model import TRUSTED_TYPES, UntrustedModelError, load_model, save_model
 from cauce.pipeline.train import build_pipeline, input_schema
-from cauce.profile import reference_profile
 from cauce.pipeline.validate import load_contract
+from cauce.profile import reference_profile
 
 
 @pytest.fixture(scope="module")

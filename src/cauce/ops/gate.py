@@ -41,6 +41,8 @@ class Evidence:
 
 
 BOUNDS = ("present", "min", "max")
+# Differences smaller than this are float arithmetic, not a change (0.905 - 0.9 > 0.005).
+FLOAT_NOISE = 1e-9
 
 
 @dataclass
@@ -104,6 +106,11 @@ def worsening(metric: str, old: float, new: float) -> float:
     return old - new if METRICS[metric].higher_is_better else new - old
 
 
+def within(worse: float, allowed: float) -> bool:
+    """Is a worsening within its allowance? Exactly the allowance is."""
+    return worse <= allowed + FLOAT_NOISE
+
+
 def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
     """Every check the policy asks for, passed or not."""
     checks: list[Check] = []
@@ -152,7 +159,7 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
                     metric,
                     worse,
                     rule.max_regression,
-                    worse <= rule.max_regression,
+                    within(worse, rule.max_regression),
                     f"{metric} got worse by {worse:.4f} vs {against} ({old:.4f} → {value:.4f}, "
                     f"allowed {rule.max_regression})",
                 )
@@ -172,7 +179,7 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
                         f"{metric} {column}={group}",
                         worse,
                         allowed,
-                        worse <= allowed,
+                        within(worse, allowed),
                         f"{metric} for {column}={group} got worse by {worse:.4f} vs {against} "
                         f"({old:.4f} → {new:.4f}, allowed {allowed})",
                     )

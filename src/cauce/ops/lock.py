@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -228,28 +227,17 @@ def reproduce(params: Params) -> int:  # noqa: ARG001 - every cauce command rece
     return 0
 
 
-def _repro(
-    *targets: str, dvc: str | None = None, cwd: Path | None = None, env: dict | None = None
-) -> list[str]:
+def _repro(*targets: str, dvc: str = "dvc", cwd: Path | None = None, env: dict | None = None):
     """Run `dvc repro`, showing its progress; the stages it ran."""
-    process = subprocess.Popen(
-        [dvc or tools.executable("dvc"), "repro", *targets],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=cwd,
-        env=env,
-    )
-    ran: list[str] = []
-    tail: list[str] = []
-    for line in process.stdout or ():
-        sys.stderr.write(line)
-        tail = [*tail[-19:], line.rstrip()]
-        if line.startswith("Running stage '"):
-            ran.append(line.split("'")[1])
-    if process.wait() != 0:
+    result = tools.run(dvc, "repro", *targets, cwd=cwd, env=env, echo=True, check=False)
+    if result.returncode != 0:
+        tail = result.stdout.strip().splitlines()[-20:]
         raise tools.ToolError(f"dvc repro {' '.join(targets)} failed:\n" + "\n".join(tail))
-    return ran
+    return [
+        line.split("'")[1]
+        for line in result.stdout.splitlines()
+        if line.startswith("Running stage '")
+    ]
 
 
 def rebuild_at(commit: str, target: str = "train") -> None:

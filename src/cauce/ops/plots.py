@@ -8,27 +8,18 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from cauce import CauceError
+from cauce import tools
 from cauce.files import write_json, write_with
-from cauce.ops.registry import tool
 
 THIS_PR = "this PR"
 
 
 def plot_specs(base: str) -> dict[str, dict[str, Any]]:
     """Vega-Lite spec per plot title, with the workspace revision named "this PR"."""
-    result = subprocess.run(
-        [tool("dvc"), "plots", "diff", base, "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise CauceError(f"dvc plots diff {base} failed: {result.stderr.strip()}")
+    result = tools.run("dvc", "plots", "diff", base, "--json")
     specs = {}
     for title, renders in json.loads(result.stdout).get("data", {}).items():
         spec = next((r["content"] for r in renders if r.get("type") == "vega"), None)

@@ -30,7 +30,7 @@ from cauce.layout import (
 )
 from cauce.metrics import METRICS
 from cauce.ops import plots, revisions
-from cauce.ops.gate import Check, Evidence, decide, gather, verdict, worsening
+from cauce.ops.gate import Check, Evidence, decide, gather, verdict, within, worsening
 
 log = logging.getLogger("cauce")
 
@@ -219,7 +219,7 @@ def groups_section(
         for group, entry in groups.items():
             old, new = base_groups.get(group, {}).get(metric), entry.get(metric)
             gated = old is not None and new is not None and entry["rows"] >= min_rows
-            worse = gated and worsening(metric, old, new) > allowed
+            worse = gated and not within(worsening(metric, old, new), allowed)
             cells = [number(old), number(new), change(metric, old, new)]
             rows.append(
                 row(f"{group}{' ⚠️' if worse else ''}", f"{entry['rows']:,}", *cells)

@@ -1,0 +1,132 @@
+"""The gate's policy on literal inputs: floors, ceilings, regressions against the base
+branch and production, per-group rules, and the order failures are reported in."""
+
+from __future__ import annotations
+
+import pytest
+
+from cauce.config import GateParams
+from cauce.ops.gate import Evidence, decide, failures, verdict, worsening
+
+POLICY = GateParams.model_validate(
+    {
+        "metrics": {
+            "roc_auc": {"min": 0.85, "max_regression": 0.005},
+            "accuracy": {"min": 0.78, "max_regression": 0.01},
+            "log_loss": {"max": 0.5, "max_regression": 0.01},
+        },
+        "groups": {"metric": "roc_auc", "max_regression": 0.02, "min_rows": 200},
+    }
+)
+GOOD = {"roc_auc": 0.90, "accuracy": 0.83, "log_loss": 0.37}
+
+
+def group(rows: int, roc_auc: float | None) -> dict:
+    return {"rows": rows, "positive_share": 0.5, "roc_auc": roc_auc}
+
+
+def evidence(
+    metrics=GOOD, groups=None, base=None, base_groups=None, champion=None, champion_groups=None
+) -> Evidence:
+    return Evidence(
+        base="main",
+        metrics=metrics,
+        groups=groups or {},
+        base_metrics=base,
+        base_groups=base_groups,
+        champion="model@v0.1.0" if champion else None,
+        champion_metrics=champion,
+        champion_groups=champion_groups,
+    )
+
+
+def failed_messages(found: Evidence) -> list[str]:
+    return [c.message for c in failures(decide(POLICY, found))]
+
+
+def test_a_model_within_every_bound_and_no_reference_passes_the_bounds_only():
+    checks = decide(POLICY, evidence())
+    assert [(c.rule, c.metric) for c in checks] == [
+        ("min", "roc_auc"),
+        ("min", "accuracy"),
+        ("max", "log_loss"),
+    ]
+    assert all(c.passed for c in checks)
+    assert verdict(checks) == "Gate passed: all 3 checks hold."
+
+
+def test_a_floor_and_a_ceiling_name_the_value_and_the_bound():
+    found = evidence(metrics={"roc_auc": 0.84, "accuracy": 0.83, "log_loss": 0.52})
+    assert failed_messages(found) == [
+        "roc_auc 0.8400 is below the floor 0.85",
+        "log_loss 0.5200 is above the ceiling 0.5",
+    ]
+
+
+def test_a_missing_metric_fails_as_absent():
+    found = evidence(metrics={"roc_auc": 0.9, "accuracy": 0.83})
+    assert failed_messages(found) == ["log_loss is missing from reports/evaluate/metrics.json"]
+
+
+def test_regressions_count_in_each_metrics_own_direction():
+    assert worsening("roc_auc", 0.90, 0.89) == pytest.approx(0.01)
+    assert worsening("log_loss", 0.37, 0.39) == pytest.approx(0.02)
+    assert worsening("log_loss", 0.37, 0.35) == pytest.approx(-0.02)
+
+
+def test_a_regression_against_the_base_beyond_its_allowance_fails():
+    base = {"roc_auc": 0.905, "accuracy": 0.84, "log_loss": 0.36}
+    # Exactly the allowance worse is allowed, whatever float arithmetic makes of 0.905 - 0.9.
+    assert failed_messages(evidence(base=base)) == []
+    worse = {"roc_auc": 0.9051, "accuracy": 0.83, "log_loss": 0.37}
+    assert failed_messages(evidence(base=worse)) == [
+        "roc_auc got worse by 0.0051 vs main (0.9051 → 0.9000, allowed 0.005)"
+    ]
+
+
+def test_production_is_compared_too_and_named():
+    champion = {"roc_auc": 0.92, "accuracy": 0.83, "log_loss": 0.37}
+    found = evidence(champion=champion)
+    assert failed_messages(found) == [
+        "roc_auc got worse by 0.0200 vs production model@v0.1.0 (0.9200 → 0.9000, allowed 0.005)"
+    ]
+
+
+def test_groups_regress_against_their_own_group_and_small_groups_are_not_gated():
+    mine = {"SEX": {"1": group(5000, 0.88), "2": group(5000, 0.90)}, "RAC1P": {"7": group(12, 0.5)}}
+    base = {"SEX": {"1": group(5000, 0.91), "2": group(5000, 0.90)}, "RAC1P": {"7": group(12, 0.9)}}
+    checks = decide(POLICY, evidence(groups=mine, base=GOOD, base_groups=base))
+    group_checks = [c for c in checks if c.rule.startswith("group")]
+    assert [c.metric for c in group_checks] == ["roc_auc SEX=1", "roc_auc SEX=2"]
+    assert [c.message for c in failures(checks)] == [
+        "roc_auc for SEX=1 got worse by 0.0300 vs main (0.9100 → 0.8800, allowed 0.02)"
+    ]
+
+
+def test_a_group_with_an_undefined_metric_is_skipped():
+    mine = {"SEX": {"1": group(5000, None)}}
+    base = {"SEX": {"1": group(5000, 0.9)}}
+    checks = decide(POLICY, evidence(groups=mine, base_groups=base))
+    assert not any(c.rule.startswith("group") for c in checks)
+
+
+def test_failures_list_broken_bounds_before_regressions():
+    champion = {"roc_auc": 0.95, "accuracy": 0.70, "log_loss": 0.37}
+    found = evidence(
+        metrics={"roc_auc": 0.90, "accuracy": 0.70, "log_loss": 0.37}, champion=champion
+    )
+    checks = decide(POLICY, found)
+    in_policy_order = [c.rule for c in checks if not c.passed]
+    assert in_policy_order == ["regression vs production model@v0.1.0", "min"]
+    assert [c.rule for c in failures(checks)] == ["min", "regression vs production model@v0.1.0"]
+    assert verdict(checks).startswith(
+        "Gate failed (2 of 6 checks): accuracy 0.7000 is below the floor 0.78; roc_auc got worse"
+    )
+
+
+def test_the_verdict_names_at_most_three_failures():
+    bad = {"roc_auc": 0.5, "accuracy": 0.5, "log_loss": 0.9}
+    base = {"roc_auc": 0.9, "accuracy": 0.83, "log_loss": 0.37}
+    text = verdict(decide(POLICY, evidence(metrics=bad, base=base)))
+    assert text.startswith("Gate failed (6 of 6 checks): roc_auc 0.5000 is below the floor 0.85;")
+    assert text.endswith("; and 3 more.")
