@@ -55,7 +55,8 @@ class Workspace:
 
     def __init__(self, path: Path, env: dict[str, str]) -> None:
         self.path = path
-        self.env = env
+        # The workspace's own code runs (as in a real checkout), not this repository's.
+        self.env = {**env, "PYTHONPATH": str(path / "src")}
 
     @classmethod
     def copy_of_repository(cls, path: Path, env: dict[str, str]) -> Workspace:
@@ -107,11 +108,13 @@ class Workspace:
         }
 
 
-def baseline_clone(root: Path) -> Workspace:
+def baseline_clone(root: Path, remote: bool = True) -> Workspace:
     """A bare `origin` whose main holds a reproduced baseline (small params), and a clone.
 
     `before-first-run` tags the commit before any `dvc repro`: no dvc.lock, no reports.
-    A local directory is the DVC remote; the clone also shares the seed's DVC cache.
+    With `remote`, a local directory is the DVC remote and the clone shares the seed's
+    DVC cache; without, the clone is what a fork has on day one: no remote, no outputs,
+    an empty cache.
     """
     env = tool_environment(root)
     origin = root / "origin.git"
@@ -125,15 +128,17 @@ def baseline_clone(root: Path) -> Workspace:
     seed.run("git", "commit", "-q", "-m", "cauce, before its first run")
     seed.run("git", "tag", "before-first-run")
     seed.run("dvc", "repro")
-    # A local directory is the team's DVC remote, committed as a real one would be.
-    seed.run("dvc", "remote", "add", "--default", "storage", str(root / "dvc-remote"))
-    seed.run("dvc", "push", "--quiet")
+    if remote:
+        # A local directory is the team's DVC remote, committed as a real one would be.
+        seed.run("dvc", "remote", "add", "--default", "storage", str(root / "dvc-remote"))
+        seed.run("dvc", "push", "--quiet")
     seed.run("git", "add", "-A")
     seed.run("git", "commit", "-q", "-m", "baseline model")
     seed.run("git", "remote", "add", "origin", str(origin))
     seed.run("git", "push", "-q", "origin", "main", "before-first-run")
     clone = Workspace(root / "clone", env)
     seed.run("git", "clone", "-q", str(origin), str(clone.path))
-    clone.run("dvc", "cache", "dir", "--local", str(seed.path / ".dvc/cache"))
-    clone.run("dvc", "checkout", "-q")
+    if remote:
+        clone.run("dvc", "cache", "dir", "--local", str(seed.path / ".dvc/cache"))
+        clone.run("dvc", "checkout", "-q")
     return clone

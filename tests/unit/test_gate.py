@@ -130,3 +130,18 @@ def test_the_verdict_names_at_most_three_failures():
     text = verdict(decide(POLICY, evidence(metrics=bad, base=base)))
     assert text.startswith("Gate failed (6 of 6 checks): roc_auc 0.5000 is below the floor 0.85;")
     assert text.endswith("; and 3 more.")
+
+
+def test_a_pipeline_that_did_not_reproduce_fails_first():
+    champion = {"roc_auc": 0.95, "accuracy": 0.83, "log_loss": 0.37}
+    found = evidence(champion=champion)
+    found.reproduction = {
+        "reproduced": False,
+        "differences": [{"stage": "train", "path": "models"}],
+    }
+    messages = failed_messages(found)
+    assert messages[0] == "the pipeline is not reproducible: train's models differ from dvc.lock"
+    assert messages[1].startswith("roc_auc got worse by 0.0500 vs production")
+    found.reproduction = {"reproduced": True, "differences": []}
+    assert [c.rule for c in decide(POLICY, found)][0] == "reproduced"
+    assert len(failed_messages(found)) == 1

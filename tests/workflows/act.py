@@ -108,7 +108,7 @@ def rehearse(
     # The host's caches, so the rehearsal installs from them instead of the network.
     real_home = Path(os.environ.get("HOME", str(Path.home())))
     env = {
-        **space.env,
+        **{k: v for k, v in space.env.items() if k != "PYTHONPATH"},  # the job's own .venv
         # Stand-ins first, then the interpreter setup-python would provide (the one the
         # tests run on, outside any venv), then the system: not this checkout's .venv.
         "PATH": os.pathsep.join(

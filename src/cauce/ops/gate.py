@@ -18,7 +18,14 @@ import pandas as pd
 from cauce import CauceError
 from cauce.config import GateParams, Params
 from cauce.files import write_json
-from cauce.layout import EVALUATE_METRICS, GATE_VERDICT, GROUP_METRICS, MODEL_FILE, TEST_SPLIT
+from cauce.layout import (
+    EVALUATE_METRICS,
+    GATE_VERDICT,
+    GROUP_METRICS,
+    MODEL_FILE,
+    REPRODUCTION,
+    TEST_SPLIT,
+)
 from cauce.metrics import METRICS
 from cauce.ops import registry, revisions
 
@@ -37,10 +44,12 @@ class Evidence:
     champion: str | None = None
     champion_metrics: dict[str, Any] | None = None
     champion_groups: dict[str, Any] | None = None
+    reproduction: dict[str, Any] | None = None  # what `cauce reproduce` found for this commit
     notes: list[str] = field(default_factory=list)
 
 
-BOUNDS = ("present", "min", "max")
+# Checks of this model on its own, reported before comparisons with others.
+BOUNDS = ("reproduced", "present", "min", "max")
 # Differences smaller than this are float arithmetic, not a change (0.905 - 0.9 > 0.005).
 FLOAT_NOISE = 1e-9
 
@@ -68,6 +77,9 @@ def gather(base: str, params: Params, champion: bool = True) -> Evidence:
         base_metrics=revisions.read_json(EVALUATE_METRICS, base),
         base_groups=revisions.read_json(GROUP_METRICS, base),
     )
+    found = revisions.read_json(REPRODUCTION)
+    if found is not None and found.get("commit") == revisions.resolve("HEAD"):
+        evidence.reproduction = found
     if evidence.base_metrics is None:
         evidence.notes.append(
             f"{base} has no {EVALUATE_METRICS} (a first pull request?): "
@@ -114,6 +126,8 @@ def within(worse: float, allowed: float) -> bool:
 def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
     """Every check the policy asks for, passed or not."""
     checks: list[Check] = []
+    if evidence.reproduction is not None:
+        checks.append(_reproduced(evidence.reproduction))
     comparisons = [
         (evidence.base, evidence.base_metrics, evidence.base_groups),
         (f"production {evidence.champion}", evidence.champion_metrics, evidence.champion_groups),
@@ -185,6 +199,15 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
                     )
                 )
     return checks
+
+
+def _reproduced(found: dict[str, Any]) -> Check:
+    if "failed" in found:
+        message = "dvc repro failed"
+    else:
+        changed = ", ".join(f"{d['stage']}'s {d['path']}" for d in found["differences"])
+        message = f"the pipeline is not reproducible: {changed} differ from dvc.lock"
+    return Check("reproduced", "dvc.lock", None, None, bool(found.get("reproduced")), message)
 
 
 def failures(checks: list[Check]) -> list[Check]:

@@ -199,29 +199,36 @@ def require_outputs_of(rev: str = "HEAD") -> None:
 
 
 def reproduce(params: Params) -> int:  # noqa: ARG001 - every cauce command receives the params
-    """`cauce reproduce`: dvc repro, then prove the outputs are what HEAD's dvc.lock records."""
+    """`cauce reproduce`: dvc repro, then prove the outputs are what HEAD's dvc.lock records.
+
+    What it found is kept in .cauce/reproduction.json for the PR report, failure included.
+    """
     require_current()
-    rebuilt = _repro()
-    head = revisions.resolve("HEAD")
+    finding: dict[str, Any] = {"commit": revisions.resolve("HEAD"), "rebuilt": []}
+    try:
+        finding["rebuilt"] = _repro()
+    except tools.ToolError as error:
+        write_json(REPRODUCTION, finding | {"reproduced": False, "failed": str(error)})
+        raise
     changed = [d for d in differences("HEAD") if d.kind == "output"]
+    messages = [d.describe("dvc.lock records", "rebuilt") for d in changed]
     write_json(
         REPRODUCTION,
-        {
-            "commit": head,
-            "rebuilt": rebuilt,
+        finding
+        | {
             "reproduced": not changed,
             "differences": [
-                asdict(d) | {"message": d.describe("dvc.lock records", "rebuilt")} for d in changed
+                asdict(d) | {"message": m} for d, m in zip(changed, messages, strict=True)
             ],
         },
     )
     if changed:
         raise NotReproducibleError(
             "the pipeline is not reproducible: what dvc repro rebuilt differs from what "
-            f"the committed {LOCK} records:\n"
-            + "\n".join(f"  - {d.describe('dvc.lock records', 'rebuilt')}" for d in changed)
+            f"the committed {LOCK} records:\n" + "\n".join(f"  - {m}" for m in messages)
         )
     outputs = sum(1 for _, kind, _ in lock_entries("HEAD") if kind == "output")
+    rebuilt = finding["rebuilt"]
     what = f"rebuilt {', '.join(rebuilt)}" if rebuilt else "nothing to rebuild"
     print(f"Reproduced: {what}; all {outputs} outputs are byte for byte what {LOCK} records.")
     return 0

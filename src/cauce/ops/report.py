@@ -237,6 +237,11 @@ def reproducibility() -> str:
     if found is None or found.get("commit") != head:
         return "⚪ Reproducibility not checked for this commit (`cauce reproduce` checks it)."
     rebuilt = ", ".join(found["rebuilt"]) or "no stage (every output was already there)"
+    if "failed" in found:
+        return (
+            "❌ **`dvc repro` failed**, so the numbers below are the committed ones:\n\n"
+            f"```\n{found['failed']}\n```"
+        )
     if found["reproduced"]:
         return (
             f"🔁 **Reproduced**: `dvc repro` rebuilt {rebuilt}; every output is byte for byte "
