@@ -9,7 +9,8 @@ RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 COPY src ./src
-# Exactly the locked versions, without the development tools, cauce itself not editable.
+# Exactly the locked versions of what serving needs: no development tools and not the
+# `pipeline` extra (DVC, GTO, ...); cauce itself not editable.
 RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:3.11-slim-bookworm

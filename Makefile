@@ -19,7 +19,7 @@ $(UV):
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 setup: $(UV)  ## create .venv from uv.lock (exact versions, nothing resolved anew)
-	$(UV) sync --frozen --python $(PYTHON) --quiet
+	$(UV) sync --frozen --all-extras --python $(PYTHON) --quiet
 
 run: setup  ## the main job: dvc repro on the embedded data, then the metrics table
 	dvc repro

@@ -99,6 +99,14 @@ class Workspace:
             section[leaf] = value
         path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
+    def merge(self, message: str, **changes: object) -> None:
+        """What a merged PR leaves on main: changed params, dvc repro, a commit, a push."""
+        self.set_params(changes)
+        self.run("dvc", "repro")
+        self.run("git", "add", "-A")
+        self.run("git", "commit", "-q", "-m", message)
+        self.run("git", "push", "-q", "origin", "main")
+
     def tree_digest(self, folder: str) -> dict[str, str]:
         root = self.path / folder
         return {

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cauce import CauceError
 from cauce.config import DEFAULT_PARAMS, ConfigError, load_params
+from cauce.layout import SERVING_MODEL
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ COMMANDS = {
         "fetch a version's model, metrics and card for serving",
         (
             Option("--version", "the version, e.g. v0.2.0", required=True),
-            Option("--out", "where to put it (default: %(default)s)", default="serving/model"),
+            Option("--out", "where to put it (default: %(default)s)", default=str(SERVING_MODEL)),
             Option("--stage", "the stage it is deployed as, for its model card"),
         ),
     ),

@@ -15,9 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cauce import CauceError
+from cauce.layout import PARAMS
 from cauce.metrics import METRICS
 
-DEFAULT_PARAMS = Path("params.yaml")
+DEFAULT_PARAMS = PARAMS
 
 ModelName = Literal["hist_gradient_boosting", "logistic_regression"]
 MetricName = Literal[tuple(METRICS)]  # type: ignore[valid-type]

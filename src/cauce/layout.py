@@ -36,12 +36,16 @@ PLOTS = EVALUATE_REPORTS / "plots"
 PR_REPORTS = Path("reports/pr")
 PR_REPORT = PR_REPORTS / "report.md"
 GATE_VERDICT = PR_REPORTS / "gate.json"
+PLOT_IMAGES = PR_REPORTS / "plots.json"  # beside the PNGs: which plot is which file
 RELEASE_REPORTS = Path("reports/release")
+RELEASE_RECORD = RELEASE_REPORTS / "release.json"
+RELEASE_OUTCOME = RELEASE_REPORTS / "outcome.env"  # key=value lines for $GITHUB_OUTPUT
+RELEASE_NOTES = RELEASE_REPORTS / "release-notes.md"
 SERVING = Path("serving")
 SERVING_MODEL = SERVING / "model"  # the image's model directory (`cauce package`)
 SERVING_INFO = "serving.json"  # beside a packaged model: its version and test metrics
 RELEASE_BODY = "release.md"  # beside the packaged model directory: the GitHub Release text
-MODEL_CARD_PAGE = "model-card.md"  # beside it too: the model card, attached to the release
+MODEL_CARD_PAGE = "model-card.md"  # beside it (and in RELEASE_REPORTS): the model card
 
 # Local state of this checkout (git-ignored)
 LOCAL = Path(".cauce")

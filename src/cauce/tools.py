@@ -58,9 +58,11 @@ def run(
 def gto(action: str, *args: Any, **kwargs: Any) -> Any:
     """Call `gto.api.<action>` on this repository; GTO's own errors become ToolError."""
     from gto import api
-    from gto.exceptions import GTOException
+    from gto.exceptions import ArtifactNotFound, GTOException
 
     try:
         return getattr(api, action)(".", *args, **kwargs)
+    except ArtifactNotFound:
+        return []  # nothing registered yet: every version, stage or event list is empty
     except GTOException as error:
         raise ToolError(f"gto {action}: {error}") from None

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import Workspace, baseline_clone
+from tests.serving.conftest import free_port, running, smoke_test
 
 pytestmark = pytest.mark.slow
 
@@ -19,15 +20,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def main(tmp_path_factory) -> Workspace:
     return baseline_clone(tmp_path_factory.mktemp("release"))
-
-
-def merge(main: Workspace, message: str, **changes: object) -> None:
-    """What a merged PR leaves on main: changed params, dvc repro, a commit, a push."""
-    main.set_params(changes)
-    main.run("dvc", "repro")
-    main.run("git", "add", "-A")
-    main.run("git", "commit", "-q", "-m", message)
-    main.run("git", "push", "-q", "origin", "main")
 
 
 def release(main: Workspace):
@@ -46,7 +38,7 @@ def origin_tags(main: Workspace) -> set[str]:
 
 
 def test_the_first_release_is_v0_1_0_in_production(main):
-    merge(main, "a weak first model", **{"train.hist_gradient_boosting.max_iter": 3})
+    main.merge("a weak first model", **{"train.hist_gradient_boosting.max_iter": 3})
     result = release(main)
     assert "v0.1.0 is the first version: promoted to prod" in result.stdout
     assert {"model@v0.1.0", "model#prod#1"} <= origin_tags(main)
@@ -67,7 +59,7 @@ def test_releasing_the_same_commit_again_changes_nothing(main):
 
 
 def test_a_better_model_is_a_promoted_minor_version(main):
-    merge(main, "more boosting iterations", **{"train.hist_gradient_boosting.max_iter": 40})
+    main.merge("more boosting iterations", **{"train.hist_gradient_boosting.max_iter": 40})
     result = release(main)
     assert "v0.2.0 promoted to prod: roc_auc " in result.stdout
     assert production(main) == "model@v0.2.0"
@@ -77,16 +69,17 @@ def test_a_better_model_is_a_promoted_minor_version(main):
 
 
 def test_a_worse_model_is_registered_not_promoted_with_the_reason(main):
-    merge(main, "fewer iterations", **{"train.hist_gradient_boosting.max_iter": 3})
+    main.merge("fewer iterations", **{"train.hist_gradient_boosting.max_iter": 3})
     result = release(main)
-    assert "v0.3.0 stays in staging: " in result.stdout
-    assert "vs production model@v0.2.0" in result.stdout
+    # Broken bounds come first, as in the PR report; the regression is in the notes.
+    assert "v0.3.0 stays in staging: log_loss " in result.stdout
+    assert "is above the ceiling 0.5" in result.stdout
     assert production(main) == "model@v0.2.0"
     assert "model@v0.3.0" in origin_tags(main)
 
 
 def test_a_data_only_change_is_a_patch(main):
-    merge(main, "a larger sample", **{"data.max_rows": 4500})
+    main.merge("a larger sample", **{"data.max_rows": 4500})
     release(main)
     assert "model@v0.3.1" in origin_tags(main)
     notes = json.loads((main.path / "reports/release/release.json").read_text(encoding="utf-8"))
@@ -97,7 +90,7 @@ def test_a_data_only_change_is_a_patch(main):
 def test_a_schema_change_is_a_major(main):
     params = yaml.safe_load((main.path / "params.yaml").read_text(encoding="utf-8"))
     categorical = [c for c in params["features"]["categorical"] if c != "ANC"]
-    merge(main, "drop the ancestry feature", **{"features.categorical": categorical})
+    main.merge("drop the ancestry feature", **{"features.categorical": categorical})
     release(main)
     assert "model@v1.0.0" in origin_tags(main)
     notes = json.loads((main.path / "reports/release/release.json").read_text(encoding="utf-8"))
@@ -127,3 +120,41 @@ def test_rollback_to_an_unknown_version_is_refused(main):
     result = main.run("cauce", "rollback", "--to", "v9.9.9", check=False)
     assert result.returncode == 1
     assert "--to v9.9.9: not a registered version; known: v0.1.0, v0.2.0" in result.stderr
+
+
+def test_a_code_change_that_leaves_the_model_alone_releases_nothing(main):
+    """config.py gains a required key: every stage reruns, and makes the same bytes."""
+    config = main.path / "src/cauce/config.py"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "    serve: ServeParams\n", "    serve: ServeParams\n    owner: dict[str, str]\n"
+        ),
+        encoding="utf-8",
+    )
+    with (main.path / "params.yaml").open("a", encoding="utf-8") as params:
+        params.write("owner: {team: ml-platform}\n")
+    models_before = main.tree_digest("models")
+    main.merge("params.yaml gains a required key")
+    assert main.tree_digest("models") == models_before
+    result = release(main)
+    assert "byte for byte that of model@v1.0.0: nothing to release" in result.stdout
+
+
+def test_old_versions_package_serve_and_roll_back_under_todays_params(main, tmp_path):
+    """v0.1.0's params.yaml lacks `owner`, which today's schema requires: what serving
+    needs comes from its model directory, so nothing validates its params.yaml."""
+    old_params = main.run("git", "show", "model@v0.1.0:params.yaml").stdout
+    assert "owner:" not in old_params
+    packaged = main.run("cauce", "package", "--version", "v0.1.0", "--out", str(tmp_path / "m"))
+    assert packaged.stdout.strip() == f"model@v0.1.0 → {tmp_path / 'm'}"
+    assert json.loads((tmp_path / "m/serving.json").read_text())["version"] == "v0.1.0"
+    card = (tmp_path / "model-card.md").read_text(encoding="utf-8")
+    assert "`max_iter=3`" in card  # v0.1.0's own hyperparameters, from its model.json
+
+    main.run("cauce", "rollback", "--to", "v0.1.0")
+    assert production(main) == "model@v0.1.0"
+    port = str(free_port())
+    with running(["cauce", "serve", "--port", port], main.path, main.env):
+        smoke = smoke_test(main, port, "v0.1.0")
+    assert smoke.returncode == 0, smoke.stderr
+    assert "serving v0.1.0 (model sha256 " in smoke.stdout

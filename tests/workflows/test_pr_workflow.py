@@ -60,8 +60,46 @@ def test_experiment_job_posts_one_sticky_comment_and_fails_on_the_gate(worse_pr,
     uploaded = run.artifacts / "model-report"
     assert call["body"] == (uploaded / "report.md").read_text(encoding="utf-8")
     assert call["body"].startswith("## Model report: this PR vs `origin/main`\n\n❌ **Gate failed")
+    assert call["body"].splitlines()[4] == (
+        "🔁 **Reproduced**: `dvc repro` rebuilt ingest, validate, prepare, train, evaluate; "
+        "every output is byte for byte what the committed `dvc.lock` records."
+    )
     assert (uploaded / "pr-number").read_text(encoding="utf-8").strip() == "7"
     assert (uploaded / "roc-curve.png").stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def unreproducible_pr(tmp_path_factory) -> Workspace:
+    """A PR whose dvc.lock records a model its code does not make: model.json was edited
+    by hand after training and `dvc commit` recorded the edit."""
+    clone = baseline_clone(tmp_path_factory.mktemp("pr-unreproducible"))
+    clone.run("git", "switch", "-q", "-c", "proposal")
+    card = clone.path / "models/model.json"
+    card.chmod(0o644)
+    card.write_text(
+        card.read_text(encoding="utf-8").replace('"threshold": 0.5', '"threshold": 0.4')
+    )
+    clone.run("dvc", "commit", "--force", "--quiet")
+    clone.run("git", "add", "-A")
+    clone.run("git", "commit", "-q", "-m", "a hand-edited model")
+    return clone
+
+
+def test_a_pr_whose_lock_its_code_does_not_rebuild_shows_the_difference(
+    unreproducible_pr, tmp_path
+):
+    recorded = unreproducible_pr.run("dvc", "status", "--json").stdout
+    assert recorded.strip() == "{}", "the tampered lock is consistent with the files"
+    run = rehearse_pr(unreproducible_pr, tmp_path, "experiment")
+    assert run.result.returncode != 0, "the gate fails a pipeline that does not reproduce"
+    (call,) = run.cml_calls()
+    body = call["body"]
+    assert "❌ **Gate failed (1 of " in body
+    assert "the pipeline is not reproducible: train's models differ from dvc.lock" in body
+    assert "❌ **Not reproduced**: `dvc repro` rebuilt ingest, validate, prepare, train" in body
+    assert re.search(
+        r"> - train: output models: dvc.lock records md5 \w{12}…, rebuilt md5 \w{12}…", body
+    ), body
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,13 @@
-"""release.yml and deploy.yml rehearsed with act: a push to main versions, promotes and
-deploys; a stage tag and a dispatch deploy the version they name. Docker, the GitHub CLI
-and the Docker actions are recording stand-ins; the stand-in `docker run` serves the
-packaged model with the image's own entry point, so the smoke test is real."""
+"""release.yml and deploy.yml rehearsed with act on a fork's day one: no DVC remote, no
+outputs, an empty cache. A push to main rebuilds the pipeline, proves it is what dvc.lock
+records, versions, promotes and deploys; the deploy rebuilds the version it deploys from
+its commit, an older one too (a rollback). Docker, the GitHub CLI and the Docker actions
+are recording stand-ins; the stand-in `docker run` serves the packaged model with the
+image's own entry point, so the smoke test is real."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -15,27 +19,10 @@ IMAGE = f"ghcr.io/{REPOSITORY}"
 OWNER = {"full_name": REPOSITORY, "name": "cauce", "owner": {"login": "cauce-org"}}
 
 
-@pytest.fixture(scope="module")
-def main(tmp_path_factory) -> Workspace:
-    return baseline_clone(tmp_path_factory.mktemp("release-workflows"))
-
-
-@pytest.fixture(scope="module")
-def pushed_to_main(main, tmp_path_factory):
+def push_to_main(main: Workspace, scratch):
     head = main.run("git", "rev-parse", "HEAD").stdout.strip()
-    return rehearse(
-        main,
-        tmp_path_factory.mktemp("push"),
-        "release.yml",
-        "push",
-        {"ref": "refs/heads/main", "after": head, "repository": OWNER},
-    )
-
-
-def dispatch_deploy(main: Workspace, scratch, version: str, stage: str):
-    """deploy.yml run by hand (workflow_dispatch) with a version and a stage."""
-    event = {"inputs": {"version": version, "stage": stage}, "repository": OWNER}
-    return rehearse(main, scratch, "deploy.yml", "workflow_dispatch", event)
+    event = {"ref": "refs/heads/main", "after": head, "repository": OWNER}
+    return rehearse(main, scratch, "release.yml", "push", event)
 
 
 def origin_tags(main: Workspace) -> set[str]:
@@ -43,19 +30,51 @@ def origin_tags(main: Workspace) -> set[str]:
     return {line.split("refs/tags/")[1].removesuffix("^{}") for line in lines}
 
 
-def test_a_push_to_main_registers_promotes_and_pushes_the_tags(main, pushed_to_main):
-    assert pushed_to_main.result.returncode == 0, pushed_to_main.output[-4000:]
-    assert "v0.1.0 is the first version: promoted to prod" in pushed_to_main.output
+def judged(run) -> dict:
+    """What the release job recorded about the version it judged (its uploaded notes)."""
+    return json.loads((run.artifacts / "release-notes/release.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def main(tmp_path_factory) -> Workspace:
+    clone = baseline_clone(tmp_path_factory.mktemp("release-workflows"), remote=False)
+    assert clone.run("dvc", "remote", "list").stdout.strip() == ""
+    assert not (clone.path / "models").exists()
+    clone.merge("a weak first model", **{"train.hist_gradient_boosting.max_iter": 3})
+    return clone
+
+
+@pytest.fixture(scope="module")
+def first_release(main, tmp_path_factory):
+    return push_to_main(main, tmp_path_factory.mktemp("push-1"))
+
+
+@pytest.fixture(scope="module")
+def second_release(main, first_release, tmp_path_factory):
+    assert first_release.result.returncode == 0, first_release.output[-4000:]
+    main.merge("more boosting iterations", **{"train.hist_gradient_boosting.max_iter": 40})
+    return push_to_main(main, tmp_path_factory.mktemp("push-2"))
+
+
+def test_without_a_remote_the_release_rebuilds_proves_and_promotes(main, first_release):
+    run = first_release
+    assert run.result.returncode == 0, run.output[-4000:]
+    assert "make pull: no DVC remote configured" in run.output
+    assert "Reproduced: rebuilt ingest, validate, prepare, train, evaluate; all " in run.output
+    assert "v0.1.0 is the first version: promoted to prod" in run.output
     assert {"model@v0.1.0", "model#prod#1"} <= origin_tags(main)
 
 
-def test_the_promoted_version_is_built_pushed_smoke_tested_and_released(pushed_to_main):
-    record = pushed_to_main.record
+def test_the_deploy_serves_the_model_the_release_judged(first_release):
+    run = first_release
+    sha256 = judged(run)["model"]["sha256"]
+    assert "model@v0.1.0 is in no DVC cache or remote here: rebuilding it" in run.output
+    assert f"ready, serving v0.1.0 (model sha256 {sha256[:12]}…), one prediction" in run.output
+    record = run.record
     assert (record / "build-push/tags").read_text().split() == [f"{IMAGE}:v0.1.0", f"{IMAGE}:prod"]
     assert (record / "build-push/push").read_text().strip() == "true"
     assert "MODEL_STAGE=prod" in (record / "build-push/build-args").read_text()
     assert (record / "docker-login").read_text().startswith("ghcr.io ")
-    assert "ready, serving v0.1.0, one prediction" in pushed_to_main.output
     docker = (record / "docker").read_text().splitlines()
     assert docker[0].startswith("run --detach --rm --name cauce-smoke --publish 8000:8000")
     assert docker[-1] == "stop cauce-smoke"
@@ -71,39 +90,53 @@ def test_the_promoted_version_is_built_pushed_smoke_tested_and_released(pushed_t
     assert argv[-2:] == ["serving/model-card.md", "serving/model/model.json"]
 
 
-def test_a_stage_tag_deploys_the_version_it_names(main, pushed_to_main, tmp_path):
-    assert pushed_to_main.result.returncode == 0
-    main.run("git", "fetch", "-q", "--tags", "origin")
-    main.run("gto", "assign", "model", "--version", "v0.1.0", "--stage", "staging")
-    main.run("git", "push", "-q", "origin", "refs/tags/model#staging#2")  # what starts it
+def test_a_better_model_is_released_and_deployed_the_same_way(main, second_release):
+    run = second_release
+    assert run.result.returncode == 0, run.output[-4000:]
+    assert "v0.2.0 promoted to prod: roc_auc " in run.output
+    sha256 = judged(run)["model"]["sha256"]
+    assert f"ready, serving v0.2.0 (model sha256 {sha256[:12]}…)" in run.output
+    assert "model#prod#2" in origin_tags(main)
+
+
+def test_a_rollback_deploys_the_older_version_rebuilt_from_its_commit(
+    main, first_release, second_release, tmp_path
+):
+    assert second_release.result.returncode == 0
+    main.run("git", "fetch", "-q", "--tags", "--force", "origin")
+    rolled = main.run("cauce", "rollback")
+    assert "prod: v0.2.0 → v0.1.0 (model#prod#3)" in rolled.stdout
+    assert "model#prod#3" in origin_tags(main)  # pushed: what starts deploy.yml on GitHub
     run = rehearse(
-        main,
-        tmp_path,
-        "deploy.yml",
-        "push",
-        {"ref": "refs/tags/model#staging#2", "repository": OWNER},
+        main, tmp_path, "deploy.yml", "push", {"ref": "refs/tags/model#prod#3", "repository": OWNER}
     )
     assert run.result.returncode == 0, run.output[-4000:]
+    assert "model@v0.1.0 is in no DVC cache or remote here: rebuilding it" in run.output
+    assert "rebuilt ['ingest', 'validate', 'prepare', 'train'] of " in run.output
+    sha256 = judged(first_release)["model"]["sha256"]
+    assert f"ready, serving v0.1.0 (model sha256 {sha256[:12]}…)" in run.output
     assert (run.record / "build-push/tags").read_text().split() == [
         f"{IMAGE}:v0.1.0",
-        f"{IMAGE}:staging",
+        f"{IMAGE}:prod",
     ]
-    assert "ready, serving v0.1.0" in run.output
 
 
-def test_a_dispatch_deploys_the_version_and_stage_asked_for(main, pushed_to_main, tmp_path):
-    assert pushed_to_main.result.returncode == 0
-    run = dispatch_deploy(main, tmp_path, "v0.1.0", "canary")
+def test_a_dispatch_deploys_the_version_and_stage_asked_for(main, second_release, tmp_path):
+    assert second_release.result.returncode == 0
+    event = {"inputs": {"version": "v0.2.0", "stage": "canary"}, "repository": OWNER}
+    run = rehearse(main, tmp_path, "deploy.yml", "workflow_dispatch", event)
     assert run.result.returncode == 0, run.output[-4000:]
     assert (run.record / "build-push/tags").read_text().split() == [
-        f"{IMAGE}:v0.1.0",
+        f"{IMAGE}:v0.2.0",
         f"{IMAGE}:canary",
     ]
+    assert "ready, serving v0.2.0" in run.output
 
 
-def test_a_dispatch_of_an_unknown_version_fails_before_building(main, pushed_to_main, tmp_path):
-    assert pushed_to_main.result.returncode == 0
-    run = dispatch_deploy(main, tmp_path, "v7.0.0", "prod")
+def test_a_dispatch_of_an_unknown_version_fails_before_building(main, second_release, tmp_path):
+    assert second_release.result.returncode == 0
+    event = {"inputs": {"version": "v7.0.0", "stage": "prod"}, "repository": OWNER}
+    run = rehearse(main, tmp_path, "deploy.yml", "workflow_dispatch", event)
     assert run.result.returncode != 0
-    assert "v7.0.0 is not a registered version; known: v0.1.0" in run.output
+    assert "v7.0.0 is not a registered version; known: v0.1.0, v0.2.0" in run.output
     assert not (run.record / "build-push").exists()

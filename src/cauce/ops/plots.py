@@ -13,6 +13,7 @@ from typing import Any
 
 from cauce import tools
 from cauce.files import write_json, write_with
+from cauce.layout import PLOT_IMAGES
 
 THIS_PR = "this PR"
 
@@ -53,5 +54,5 @@ def render(base: str, folder: Path) -> dict[str, dict[str, Any]]:
         write_with(file, lambda path, png=png: path.write_bytes(png))
         revisions = list(dict.fromkeys(p.get("rev") for p in spec["data"]["values"]))
         rendered[title] = {"file": file.name, "revisions": revisions}
-    write_json(folder / "plots.json", rendered)
+    write_json(folder / PLOT_IMAGES.name, rendered)
     return rendered

@@ -64,9 +64,13 @@ def stage_history(stage: str = PRODUCTION) -> list[str]:
 
 
 def production_version(stage: str = PRODUCTION) -> str | None:
-    """The version tag (e.g. `model@v0.2.0`) currently in `stage`, or None."""
-    found = tools.gto("find_versions_in_stage", MODEL, stage)
-    return f"{MODEL}@{found[0].version}" if found else None
+    """The version tag (e.g. `model@v0.2.0`) currently in `stage`, or None.
+
+    The newest assignment holds the stage (GTO's `show`, sorted by time: a rollback to an
+    older version wins over a newer version's earlier promotion).
+    """
+    found = tools.gto("show", f"{MODEL}#{stage}")
+    return f"{MODEL}@{found[0]['version']}" if found else None
 
 
 def register(version: str, commit: str, message: str) -> str:

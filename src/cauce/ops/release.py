@@ -27,6 +27,9 @@ from cauce.layout import (
     MODEL_CARD_PAGE,
     MODEL_DIR,
     PARAMS,
+    RELEASE_NOTES,
+    RELEASE_OUTCOME,
+    RELEASE_RECORD,
     RELEASE_REPORTS,
 )
 from cauce.ops import lock, registry, revisions
@@ -248,7 +251,7 @@ def write_reports(
     evidence = decision.evidence
     card = json.loads(MODEL_CARD.read_text(encoding="utf-8"))
     write_json(
-        RELEASE_REPORTS / "release.json",
+        RELEASE_RECORD,
         {
             "version": version,
             "stage": stage,
@@ -264,9 +267,9 @@ def write_reports(
         },
     )
     # key=value lines for $GITHUB_OUTPUT: release.yml deploys what this says
-    write_text(RELEASE_REPORTS / "outcome.env", f"version={version}\nstage={stage}\n")
+    write_text(RELEASE_OUTCOME, f"version={version}\nstage={stage}\n")
     write_text(
-        RELEASE_REPORTS / "release-notes.md",
+        RELEASE_NOTES,
         release_notes(version, stage, change, decision, previous),
     )
     write_text(

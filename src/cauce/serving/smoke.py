@@ -59,7 +59,8 @@ def run(params: Params, url: str, version: str | None = None, wait: str = "60") 
     if refused.status_code != 422:
         raise SmokeTestError(f"a malformed record got {refused.status_code}, not 422")
     print(
-        f"{url}: ready, serving {model.get('version')}, one prediction ({probability:.3f}), "
+        f"{url}: ready, serving {model.get('version')} (model sha256 "
+        f"{str(model.get('model_sha256'))[:12]}…), one prediction ({probability:.3f}), "
         "a malformed record refused with 422"
     )
     return 0
