@@ -9,7 +9,7 @@ UV := .tools/bin/uv
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup run test lint hooks pull
+.PHONY: help setup run test lint hooks outputs tags
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ lint: setup  ## every pre-commit hook on every file, as the PR's lint job runs t
 hooks: setup  ## install the git hooks: lint before each commit, dvc checkout/push with git
 	pre-commit install
 
-pull: setup  ## dvc pull, when a DVC remote is configured (otherwise there is nothing to pull)
-	@if dvc remote default >/dev/null 2>&1; then dvc pull --allow-missing; \
-	else echo "make pull: no DVC remote configured; the pipeline runs from scratch"; fi
+outputs: setup  ## the outputs dvc.lock records: pulled from the DVC remote, or rebuilt and checked
+	@if dvc remote default >/dev/null 2>&1; then dvc pull; \
+	else echo "make outputs: no DVC remote: rebuilding them (cauce reproduce)"; cauce reproduce; fi
+
+tags:  ## the model tags as GTO reads them: annotated (a CI checkout leaves them lightweight)
+	git tag --list 'model[@#]*' | xargs --no-run-if-empty git tag --delete >/dev/null
+	git fetch --quiet --force --tags origin

@@ -5,6 +5,8 @@ them reruns the stage (and makes a new model version)."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,15 @@ def test_the_model_artifact_is_the_layouts_model_directory():
         layout.PLOTS,
     ):
         assert path.as_posix() in outputs, f"{path} is written by no stage of dvc.yaml"
+
+
+def test_the_committed_dvc_lock_is_current_for_this_code():
+    """What the PR's check-lock job runs: a change to any stage's module needs a dvc repro."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cauce"), "check-lock"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

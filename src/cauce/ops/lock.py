@@ -2,9 +2,9 @@
 
 - `cauce check-lock`: is the committed dvc.lock the result of this commit's code, params
   and data? The PR check fails early with "run dvc repro and commit dvc.lock" when not.
-- `cauce reproduce`: rebuild what is missing with `dvc repro` and prove that every output
-  is byte for byte what the committed dvc.lock records (the pipeline is deterministic);
-  the finding is kept for the PR report.
+- `cauce reproduce`: run every stage again and prove that every output is byte for byte
+  what the committed dvc.lock records (the pipeline is deterministic); the finding is
+  kept for the PR report and the gate.
 - `require_outputs_of(rev)`: before a release, the outputs on disk must be exactly those
   the commit's dvc.lock records, outputs and dependencies alike.
 """
@@ -199,7 +199,8 @@ def require_outputs_of(rev: str = "HEAD") -> None:
 
 
 def reproduce(params: Params) -> int:  # noqa: ARG001 - every cauce command receives the params
-    """`cauce reproduce`: dvc repro, then prove the outputs are what HEAD's dvc.lock records.
+    """`cauce reproduce`: rerun every stage, then prove the outputs are what HEAD's dvc.lock
+    records.
 
     What it found is kept in .cauce/reproduction.json for the PR report, failure included.
     """
@@ -235,11 +236,13 @@ def reproduce(params: Params) -> int:  # noqa: ARG001 - every cauce command rece
 
 
 def _repro(*targets: str, dvc: str = "dvc", cwd: Path | None = None, env: dict | None = None):
-    """Run `dvc repro`, showing its progress; the stages it ran."""
-    result = tools.run(dvc, "repro", *targets, cwd=cwd, env=env, echo=True, check=False)
+    """Run every stage again (`dvc repro --force`, which skips the run cache too), showing
+    its progress; the stages it ran. Forced, so that outputs git keeps (validation,
+    metrics) are remade as well, not taken on trust because they are already there."""
+    result = tools.run(dvc, "repro", "--force", *targets, cwd=cwd, env=env, echo=True, check=False)
     if result.returncode != 0:
         tail = result.stdout.strip().splitlines()[-20:]
-        raise tools.ToolError(f"dvc repro {' '.join(targets)} failed:\n" + "\n".join(tail))
+        raise tools.ToolError(f"dvc repro --force {' '.join(targets)} failed:\n" + "\n".join(tail))
     return [
         line.split("'")[1]
         for line in result.stdout.splitlines()
