@@ -55,7 +55,7 @@ COMMANDS = {
     "check-lock": Command("cauce.ops.lock:run", "fail if dvc.lock is stale for code/params/data"),
     "reproduce": Command(
         "cauce.ops.lock:reproduce",
-        "rerun every stage; fail unless it made what dvc.lock records",
+        "rerun every stage; fail unless it matches dvc.lock",
     ),
     "report": Command("cauce.ops.report:run", "write the PR report against --base", (BASE,)),
     "gate": Command("cauce.ops.gate:run", "exit 1 unless the model passes the gate", (BASE,)),

@@ -24,7 +24,8 @@ MODEL_CARD = MODEL_DIR / "model.json"  # what serving needs: schema, threshold, 
 REFERENCE_PROFILE = MODEL_DIR / "reference.json"  # what the drift monitor compares against
 
 # Pipeline outputs kept in git, so that a pull request can diff them
-VALIDATION_REPORT = Path("reports/validation.json")
+KEPT_REPORTS = Path("reports")
+VALIDATION_REPORT = KEPT_REPORTS / "validation.json"
 TRAIN_REPORTS = Path("reports/train")
 TRAIN_METRICS = TRAIN_REPORTS / "metrics.json"
 EVALUATE_REPORTS = Path("reports/evaluate")

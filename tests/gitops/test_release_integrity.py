@@ -41,16 +41,17 @@ def test_a_rerun_with_another_parameter_is_refused_naming_the_output(fork):
     assert "the outputs here are not those HEAD's dvc.lock records:" in message
     assert "  - train: output models: HEAD records md5 " in message
     assert "train: parameter train.hist_gradient_boosting.max_iter: HEAD records 40, " in message
-    assert "git checkout HEAD -- dvc.lock params.yaml && dvc checkout" in message
-    fork.run("git", "checkout", "HEAD", "--", "dvc.lock", "params.yaml")
+    assert "git checkout HEAD -- dvc.lock params.yaml reports && dvc checkout" in message
+    fork.run("git", "checkout", "HEAD", "--", "dvc.lock", "params.yaml", "reports")
     fork.run("dvc", "checkout", "--quiet")
+    assert fork.run("git", "status", "--porcelain").stdout == ""
 
 
 def test_a_parameter_changed_without_a_rerun_is_refused_naming_it(fork):
     fork.set_params({"train.hist_gradient_boosting.learning_rate": 0.2})
     message = refused(fork)
     assert "the files on disk are not those dvc.lock records:" in message
-    assert "train: params.yaml (train.hist_gradient_boosting.learning_rate modified)" in message
+    assert "  - train: params.yaml (train modified)" in message
     fork.run("git", "checkout", "HEAD", "--", "params.yaml")
 
 

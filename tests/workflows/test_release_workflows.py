@@ -114,7 +114,7 @@ def test_a_rollback_deploys_the_older_version_rebuilt_from_its_commit(
     )
     assert run.result.returncode == 0, run.output[-4000:]
     assert "model@v0.1.0 is in no DVC cache or remote here: rebuilding it" in run.output
-    assert "rebuilt ['ingest', 'validate', 'prepare', 'train'] of " in run.output
+    assert "rebuilt ingest, validate, prepare, train at " in run.output
     sha256 = judged(first_release)["model"]["sha256"]
     assert f"ready, serving v0.1.0 (model sha256 {sha256[:12]}…)" in run.output
     assert (run.record / "build-push/tags").read_text().split() == [

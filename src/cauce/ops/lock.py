@@ -24,7 +24,16 @@ import yaml
 from cauce import CauceError, tools
 from cauce.config import Params
 from cauce.files import write_json
-from cauce.layout import CONTRACT, LOCK, PARAMS, PIPELINE, REBUILDS, REPRODUCTION, UV_LOCK
+from cauce.layout import (
+    CONTRACT,
+    KEPT_REPORTS,
+    LOCK,
+    PARAMS,
+    PIPELINE,
+    REBUILDS,
+    REPRODUCTION,
+    UV_LOCK,
+)
 from cauce.ops import revisions
 
 log = logging.getLogger("cauce")
@@ -177,7 +186,7 @@ def require_outputs_of(rev: str = "HEAD") -> None:
             f"the outputs here are not those {rev}'s {LOCK} records:\n"
             + "\n".join(f"  - {d.describe(f'{rev} records', 'this checkout has')}" for d in changed)
             + f"\nCommit what made them (and {LOCK}) to release them, or go back to {rev}'s "
-            f"with: git checkout {rev} -- {LOCK} {PARAMS} && dvc checkout"
+            f"with: git checkout {rev} -- {LOCK} {PARAMS} {KEPT_REPORTS} && dvc checkout"
         )
     problems = status_problems(_status())
     if problems:
