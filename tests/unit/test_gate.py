@@ -143,5 +143,7 @@ def test_a_pipeline_that_did_not_reproduce_fails_first():
     assert messages[0] == "the pipeline is not reproducible: train's models differ from dvc.lock"
     assert messages[1].startswith("roc_auc got worse by 0.0500 vs production")
     found.reproduction = {"reproduced": True, "differences": []}
-    assert decide(POLICY, found)[0].rule == "reproduced"
+    first = decide(POLICY, found)[0]
+    assert (first.rule, first.passed) == ("reproduced", True)
+    assert first.message == "the pipeline reproduced what dvc.lock records"
     assert len(failed_messages(found)) == 1

@@ -202,12 +202,15 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
 
 
 def _reproduced(found: dict[str, Any]) -> Check:
-    if "failed" in found:
+    passed = bool(found.get("reproduced"))
+    if passed:
+        message = "the pipeline reproduced what dvc.lock records"
+    elif "failed" in found:
         message = "dvc repro failed"
     else:
         changed = ", ".join(f"{d['stage']}'s {d['path']}" for d in found["differences"])
         message = f"the pipeline is not reproducible: {changed} differ from dvc.lock"
-    return Check("reproduced", "dvc.lock", None, None, bool(found.get("reproduced")), message)
+    return Check("reproduced", "dvc.lock", None, None, passed, message)
 
 
 def failures(checks: list[Check]) -> list[Check]:
