@@ -50,8 +50,9 @@ def test_a_rerun_with_another_parameter_is_refused_naming_the_output(fork):
 def test_a_parameter_changed_without_a_rerun_is_refused_naming_it(fork):
     fork.set_params({"train.hist_gradient_boosting.learning_rate": 0.2})
     message = refused(fork)
-    assert "the files on disk are not those dvc.lock records:" in message
+    assert "what the outputs are made from changed since dvc.lock was written:" in message
     assert "  - train: params.yaml (train modified)" in message
+    assert "or run dvc repro and commit to release the change" in message
     fork.run("git", "checkout", "HEAD", "--", "params.yaml")
 
 

@@ -109,8 +109,10 @@ def compare(
         for stage, kind, path in [key]
         if old.get(key) != new.get(key)
     ]
-    order = {"output": 0, "dependency": 1, "parameter": 2, "command": 3}
-    return sorted(found, key=lambda d: (order[d.kind], d.stage, d.path))
+    kinds = {"output": 0, "dependency": 1, "parameter": 2, "command": 3}
+    in_pipeline_order = dict.fromkeys(stage for stage, _, _ in [*old, *new])
+    stages = {stage: i for i, stage in enumerate(in_pipeline_order)}
+    return sorted(found, key=lambda d: (kinds[d.kind], stages[d.stage], d.path))
 
 
 def pipeline_outputs(dvc_yaml: dict[str, Any]) -> set[str]:
@@ -133,8 +135,9 @@ def status_problems(
     problems = []
     for stage, entries in status.items():
         for entry in entries:
-            if isinstance(entry, str):  # "changed command", "always changed"
-                problems.append(f"{stage}: {entry}")
+            if isinstance(entry, str):  # "changed command", "always changed": a dependency
+                if only in (None, "changed deps"):
+                    problems.append(f"{stage}: {entry}")
                 continue
             for section, changes in entry.items():
                 if only not in (None, section):
@@ -188,11 +191,20 @@ def require_outputs_of(rev: str = "HEAD") -> None:
             + f"\nCommit what made them (and {LOCK}) to release them, or go back to {rev}'s "
             f"with: git checkout {rev} -- {LOCK} {PARAMS} {KEPT_REPORTS} && dvc checkout"
         )
-    problems = status_problems(_status())
-    if problems:
+    status = _status()
+    inputs = status_problems(status, only="changed deps")
+    if inputs:
+        raise OutputsDifferError(
+            f"what the outputs are made from changed since {LOCK} was written:\n"
+            + "\n".join(f"  - {p}" for p in inputs)
+            + f"\nRelease {rev} as committed by undoing the change (git checkout {rev} -- "
+            f"FILE), or run dvc repro and commit to release the change"
+        )
+    outputs = status_problems(status, only="changed outs")
+    if outputs:
         raise OutputsDifferError(
             f"the files on disk are not those {LOCK} records:\n"
-            + "\n".join(f"  - {p}" for p in problems)
+            + "\n".join(f"  - {p}" for p in outputs)
             + "\nGet them with dvc checkout (or dvc pull, or cauce reproduce to rebuild "
             "and verify them)"
         )
