@@ -176,47 +176,47 @@ def require_current() -> None:
 def require_outputs_of(rev: str = "HEAD") -> None:
     """Raise OutputsDifferError unless the outputs on disk are exactly what `rev` records.
 
-    Three ways they can differ, each named with the stage and the path: the working
-    tree's dvc.lock is not `rev`'s (a rerun that was not committed); the files on disk
-    are not what dvc.lock records (missing, modified, or made from other inputs); or a
-    file the pipeline and the release read has uncommitted changes.
+    Each way they can differ is named with the stage and the path, and what to do about
+    it: the working tree's dvc.lock is not `rev`'s (a rerun that was not committed); what
+    the outputs are made from changed since (an edit not yet run); the files on disk are
+    not what dvc.lock records (missing or modified); or a file the release reads has
+    uncommitted changes.
     """
     if revisions.read_text(LOCK, rev) is None:
         raise OutputsDifferError(f"{rev} has no {LOCK}: run dvc repro and commit {LOCK}")
-    changed = differences(rev)
-    if changed:
-        raise OutputsDifferError(
-            f"the outputs here are not those {rev}'s {LOCK} records:\n"
-            + "\n".join(f"  - {d.describe(f'{rev} records', 'this checkout has')}" for d in changed)
-            + f"\nCommit what made them (and {LOCK}) to release them, or go back to {rev}'s "
-            f"with: git checkout {rev} -- {LOCK} {PARAMS} {KEPT_REPORTS} && dvc checkout"
-        )
     status = _status()
-    inputs = status_problems(status, only="changed deps")
-    if inputs:
-        raise OutputsDifferError(
-            f"what the outputs are made from changed since {LOCK} was written:\n"
-            + "\n".join(f"  - {p}" for p in inputs)
-            + f"\nRelease {rev} as committed by undoing the change (git checkout {rev} -- "
-            f"FILE), or run dvc repro and commit to release the change"
-        )
-    outputs = status_problems(status, only="changed outs")
-    if outputs:
-        raise OutputsDifferError(
-            f"the files on disk are not those {LOCK} records:\n"
-            + "\n".join(f"  - {p}" for p in outputs)
-            + "\nGet them with dvc checkout (or dvc pull, or cauce reproduce to rebuild "
-            "and verify them)"
-        )
     dirty = tools.run(
         "git", "status", "--porcelain", "--", str(PARAMS), str(PIPELINE), str(CONTRACT)
-    ).stdout.split("\n")
-    dirty = [line[3:] for line in dirty if line.strip()]
-    if dirty:
-        raise OutputsDifferError(
-            f"uncommitted changes in {', '.join(dirty)}: a release judges {rev} as "
-            "committed; commit or stash them"
-        )
+    ).stdout.splitlines()
+    refusals = [
+        (
+            f"the outputs here are not those {rev}'s {LOCK} records",
+            [d.describe(f"{rev} records", "this checkout has") for d in differences(rev)],
+            f"Commit what made them (and {LOCK}) to release them, or go back to {rev}'s with: "
+            f"git checkout {rev} -- {LOCK} {PARAMS} {KEPT_REPORTS} && dvc checkout",
+        ),
+        (
+            f"what the outputs are made from changed since {LOCK} was written",
+            status_problems(status, only="changed deps"),
+            f"Release {rev} as committed by undoing the change (git checkout {rev} -- FILE), "
+            "or run dvc repro and commit to release the change",
+        ),
+        (
+            f"the files on disk are not those {LOCK} records",
+            status_problems(status, only="changed outs"),
+            "Get them with dvc checkout (or dvc pull, or cauce reproduce to rebuild and "
+            "verify them)",
+        ),
+        (
+            "uncommitted changes in files the release reads",
+            [line[3:] for line in dirty],
+            f"A release judges {rev} as committed: commit or stash them",
+        ),
+    ]
+    for title, problems, remedy in refusals:
+        if problems:
+            named = "\n".join(f"  - {p}" for p in problems)
+            raise OutputsDifferError(f"{title}:\n{named}\n{remedy}")
 
 
 def reproduce(params: Params) -> int:  # noqa: ARG001 - every cauce command receives the params
