@@ -117,3 +117,20 @@ def test_the_committed_dvc_lock_is_current_for_this_code():
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("room", "must_not_reach"),
+    [
+        ("cauce.pipeline", ("ops", "serving")),
+        ("cauce.serving", ("ops", "pipeline")),
+    ],
+)
+def test_a_room_imports_the_core_and_not_a_sibling_room(room, must_not_reach):
+    """Only ops/ drives the other rooms; the HTTP app runs without git, DVC or GTO."""
+    package = SRC / Path(*room.split("."))
+    modules = [f"{room}.{file.stem}" for file in package.glob("*.py") if file.stem != "__init__"]
+    for module in modules:
+        reached = closure(module)
+        crossing = sorted(f for f in reached if f.split("/")[2] in must_not_reach)
+        assert crossing == [], f"{module} imports {crossing}"
