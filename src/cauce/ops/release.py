@@ -22,7 +22,6 @@ from cauce.layout import (
     CONTRACT,
     EVALUATE_METRICS,
     GROUP_METRICS,
-    LOCK,
     MODEL_CARD,
     MODEL_CARD_PAGE,
     MODEL_DIR,
@@ -82,27 +81,26 @@ class Inputs:
 
 def model_inputs(rev: str | None) -> Inputs:
     """The inputs the model stages recorded in dvc.lock at `rev` (None: the working tree)."""
-    stages = (revisions.read_yaml(LOCK, rev) or {}).get("stages", {})
-    produced = {out["path"]: out.get("md5") for s in stages.values() for out in s.get("outs", [])}
-    files: dict[str, str | None] = {}
-    params: dict[str, Any] = {}
-    commands: dict[str, str | None] = {}
-    for name in MODEL_STAGES:
-        stage = stages.get(name, {})
-        commands[name] = stage.get("cmd")
-        for dep in stage.get("deps", []):
-            if dep["path"] not in produced:
-                files[dep["path"]] = dep.get("md5")
-        for values in stage.get("params", {}).values():
-            params |= revisions.flatten(values)
+    entries = lock.lock_entries(rev)
+    produced = {path: md5 for (_, kind, path), md5 in entries.items() if kind == "output"}
+    mine = {
+        (kind, path): value
+        for (stage, kind, path), value in entries.items()
+        if stage in MODEL_STAGES
+    }
     features = (revisions.read_yaml(PARAMS, rev) or {}).get("features", {})
     contract = (revisions.read_yaml(CONTRACT, rev) or {}).get("columns", {})
-    schema = {
-        column: {"kind": kind, "rule": contract.get(column)}
-        for kind in ("numeric", "ordinal", "categorical")
-        for column in features.get(kind, [])
-    }
-    return Inputs(files, params, commands, schema, produced.get(str(MODEL_DIR)))
+    return Inputs(
+        files={p: v for (k, p), v in mine.items() if k == "dependency" and p not in produced},
+        params={p: v for (k, p), v in mine.items() if k == "parameter"},
+        commands={s: v for (s, k, _), v in entries.items() if k == "command" and s in MODEL_STAGES},
+        schema={
+            column: {"kind": kind, "rule": contract.get(column)}
+            for kind in ("numeric", "ordinal", "categorical")
+            for column in features.get(kind, [])
+        },
+        model=produced.get(str(MODEL_DIR)),
+    )
 
 
 def classify(old: Inputs, new: Inputs) -> Change:
