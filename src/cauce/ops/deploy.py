@@ -65,6 +65,7 @@ def package(
     params: Params, version: str, out: str = str(SERVING_MODEL), stage: str | None = None
 ) -> int:
     """`cauce package`: a version's model directory for serving, its card and release text."""
+    # Imported here: `cauce serve --model-dir` (the image) needs none of the reporting.
     from cauce.ops.gate import Evidence
     from cauce.ops.model_card import model_card
 

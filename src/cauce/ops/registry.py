@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from cauce import tools
+from cauce.ops import lock
 
 log = logging.getLogger("cauce")
 
@@ -109,8 +110,6 @@ def fetch(version: str, into: Path) -> Path:
     From the DVC cache or remote; when neither has it (a fork with no remote, a fresh
     runner), it is rebuilt from the version's commit and verified against its dvc.lock.
     """
-    from cauce.ops import lock
-
     get = ("dvc", "artifacts", "get", ".", MODEL, "--rev", version, "-o", str(into), "--force")
     if tools.run(*get, check=False).returncode != 0:
         log.info(

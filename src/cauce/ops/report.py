@@ -23,7 +23,6 @@ from cauce.layout import (
     PARAMS,
     PR_REPORT,
     PR_REPORTS,
-    REPRODUCTION,
     TEST_SPLIT,
     TIMINGS,
     VALIDATION_REPORT,
@@ -62,7 +61,7 @@ def build(
     sections = [
         f"## Model report: this PR vs `{base}`",
         f"{'✅' if passed else '❌'} **{verdict(checks)}**",
-        reproducibility(),
+        reproducibility(evidence.reproduction),
         *(f"> {note}" for note in evidence.notes),
         "### Metrics on the test split",
         metrics_table(evidence),
@@ -230,11 +229,9 @@ def groups_section(
     return "\n\n".join(parts)
 
 
-def reproducibility() -> str:
+def reproducibility(found: dict[str, Any] | None) -> str:
     """One line: did `cauce reproduce` rebuild exactly what this commit's dvc.lock records?"""
-    found = revisions.read_json(REPRODUCTION)
-    head = revisions.resolve("HEAD")
-    if found is None or found.get("commit") != head:
+    if found is None:
         return "⚪ Reproducibility not checked for this commit (`cauce reproduce` checks it)."
     rebuilt = ", ".join(found["rebuilt"]) or "no stage (every output was already there)"
     if "failed" in found:
