@@ -139,6 +139,23 @@ class GateParams(_Section):
         return self
 
 
+class MonitorPerformance(_Section):
+    metric: MetricName
+    max_drop: Annotated[float, Field(ge=0)]
+    confidence: Fraction
+    resamples: PositiveInt
+
+
+class MonitorParams(_Section):
+    alpha: Fraction
+    calibration_rows: PositiveInt
+    resamples: Annotated[int, Field(ge=100)]
+    quantile: Fraction
+    max_missing_increase: Annotated[float, Field(ge=0, le=1)]
+    max_unseen_share: Annotated[float, Field(ge=0, le=1)]
+    performance: MonitorPerformance
+
+
 class ServeParams(_Section):
     max_rows: PositiveInt
     max_body_bytes: PositiveInt
@@ -150,6 +167,7 @@ class Params(_Section):
     train: TrainParams
     evaluate: EvaluateParams
     gate: GateParams
+    monitor: MonitorParams
     serve: ServeParams
 
     @model_validator(mode="after")

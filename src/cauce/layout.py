@@ -31,6 +31,7 @@ TRAIN_METRICS = TRAIN_REPORTS / "metrics.json"
 EVALUATE_REPORTS = Path("reports/evaluate")
 EVALUATE_METRICS = EVALUATE_REPORTS / "metrics.json"
 GROUP_METRICS = EVALUATE_REPORTS / "groups.json"
+SCORE_PROFILE = EVALUATE_REPORTS / "scores.json"  # the model's scores on the test split
 PLOTS = EVALUATE_REPORTS / "plots"
 
 # What the jobs write (git-ignored): the PR report, the release, the package for deploy

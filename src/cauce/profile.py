@@ -1,53 +1,107 @@
-"""The reference profile: how the training data and the model's scores on it are spread.
+"""The reference profile: how the data a model learned from is distributed.
 
 The train stage writes it into the model directory (`models/reference.json`), so every
-version carries the reference its drift checks compare production data against.
+version carries the reference its drift checks compare production data against; the
+evaluate stage profiles the model's scores on the test split the same way. A profile
+keeps counts, not shares, so that the monitor can test and resample it exactly:
+
+- a categorical feature: its codes and how many rows have each;
+- a numeric one: up to `NUMERIC_BINS` bins starting at quantiles of the data (a bin per
+  value when there are fewer values, as for ages), each bin's count and mean value.
 """
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-PROFILE_BINS = 10
+NUMERIC_BINS = 100
 
 
-def reference_profile(
-    features: pd.DataFrame, probability: np.ndarray, categorical: list[str]
-) -> dict[str, Any]:
-    """Per-feature distribution of `features`, and of the model's scores on them."""
-    profile: dict[str, Any] = {}
-    for column in features.columns:
-        values = features[column]
-        entry: dict[str, Any] = {"null_share": float(values.isna().mean())}
-        present = values.dropna()
-        if column in categorical:
-            shares = present.value_counts(normalize=True).sort_index()
-            entry |= {
-                "kind": "categorical",
-                "shares": {str(k): float(v) for k, v in shares.items()},
-            }
-        else:
-            entry |= {"kind": "numeric", **_histogram(present.to_numpy(dtype=float))}
-        profile[column] = entry
+def reference_profile(features: pd.DataFrame, categorical: list[str]) -> dict[str, Any]:
+    """The profile of every column of `features`."""
     return {
         "rows": len(features),
-        "features": profile,
-        "prediction": _histogram(probability, edges=np.linspace(0, 1, PROFILE_BINS + 1)),
+        "features": {
+            column: (categorical_profile if column in categorical else numeric_profile)(
+                features[column]
+            )
+            for column in features.columns
+        },
     }
 
 
-def _histogram(values: np.ndarray, edges: np.ndarray | None = None) -> dict[str, Any]:
-    if edges is None:
-        edges = np.unique(np.quantile(values, np.linspace(0, 1, PROFILE_BINS + 1)))
-    # Open-ended outer bins, so that production values outside the training range count.
-    inner = edges[1:-1]
-    counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(inner) + 1)
+def categorical_profile(values: pd.Series) -> dict[str, Any]:
+    counts = values.dropna().value_counts().sort_index()
     return {
-        "bin_edges": [float(e) for e in edges],
-        "bin_shares": [float(c) for c in counts / max(len(values), 1)],
-        "mean": float(np.mean(values)) if len(values) else None,
-        "std": float(np.std(values)) if len(values) else None,
+        "kind": "categorical",
+        "rows": len(values),
+        "missing": int(values.isna().sum()),
+        "codes": [_plain(code) for code in counts.index],
+        "counts": [int(c) for c in counts],
     }
+
+
+def numeric_profile(values: pd.Series | np.ndarray) -> dict[str, Any]:
+    series = pd.Series(values, dtype=float)
+    present = series.dropna().to_numpy()
+    # Each bin starts at a value of the data (a quantile, not interpolated) and holds the
+    # values up to the next bin's start, so no bin is empty and a feature with few
+    # values (ages) gets one bin per value.
+    starts = np.unique(
+        np.quantile(present, np.linspace(0, 1, NUMERIC_BINS + 1), method="inverted_cdf")
+    )
+    bins = numeric_bins(starts, present)
+    counts = np.bincount(bins, minlength=len(starts))
+    sums = np.bincount(bins, weights=present, minlength=len(starts))
+    return {
+        "kind": "numeric",
+        "rows": len(series),
+        "missing": int(series.isna().sum()),
+        "starts": [float(start) for start in starts],
+        "counts": [int(c) for c in counts],
+        "means": [float(s / c) for s, c in zip(sums, counts, strict=True)],
+        "std": float(np.std(present)),
+    }
+
+
+def numeric_bins(starts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The bin of each value: the last start at or below it (values below the first
+    start go to the first bin, values beyond the last to the last)."""
+    return np.searchsorted(np.asarray(starts)[1:], values, side="right")
+
+
+def numeric_labels(starts: list[float]) -> list[str]:
+    """A label per bin: its value when it holds one, else its range."""
+    labels = [
+        f"{low:g}" if high == low + 1 and float(low).is_integer() else f"[{low:g}, {high:g})"
+        for low, high in pairwise(starts)
+    ]
+    return [*labels, f"≥ {starts[-1]:g}"]
+
+
+def counts_like(profile: dict[str, Any], values: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """How `values` fall into the profile's codes or bins, and the codes it never saw.
+
+    For a categorical profile the counts follow its codes; codes the profile lacks are
+    returned apart (with their counts as extra entries at the end of the array).
+    """
+    present = values.dropna()
+    if profile["kind"] == "numeric":
+        bins = numeric_bins(profile["starts"], present.to_numpy(dtype=float))
+        return np.bincount(bins, minlength=len(profile["counts"])), []
+    found = present.value_counts()
+    found.index = [_plain(code) for code in found.index]
+    known = list(profile["codes"])
+    unseen = sorted(code for code in found.index if code not in set(known))
+    ordered = [int(found.get(code, 0)) for code in [*known, *unseen]]
+    return np.asarray(ordered), unseen
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python, whole floats (ints widened by a null) back to ints."""
+    value = value.item() if hasattr(value, "item") else value
+    return int(value) if isinstance(value, float) and value.is_integer() else value

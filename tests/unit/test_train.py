@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 from cauce.model import TRUSTED_TYPES, UntrustedModelError, load_model, save_model
 from cauce.pipeline.train import build_pipeline, input_schema
 from cauce.pipeline.validate import load_contract
-from cauce.profile import reference_profile
+from cauce.profile import NUMERIC_BINS, reference_profile
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +86,16 @@ def test_input_schema_names_every_feature_with_its_domain(params):
     assert schema["SEX"]["kind"] == "categorical"
 
 
-def test_reference_profile_has_shares_that_add_up(params, sample):
+def test_reference_profile_counts_every_training_row(params, sample):
     train, _ = sample
     features = train[params.features.columns]
-    probability = np.linspace(0, 1, len(features))
-    profile = reference_profile(features, probability, params.features.categorical)
+    profile = reference_profile(features, params.features.categorical)
     assert profile["rows"] == len(features)
-    assert sum(profile["features"]["SEX"]["shares"].values()) == pytest.approx(1)
-    assert sum(profile["features"]["AGEP"]["bin_shares"]) == pytest.approx(1)
-    assert profile["features"]["AGEP"]["kind"] == "numeric"
-    assert sum(profile["prediction"]["bin_shares"]) == pytest.approx(1)
+    for name, entry in profile["features"].items():
+        present = len(features) - features[name].isna().sum()
+        assert sum(entry["counts"]) == present, name
+    assert profile["features"]["SEX"]["codes"] == [1, 2]
+    ages = profile["features"]["AGEP"]
+    assert ages["kind"] == "numeric"
+    assert set(ages["starts"]) <= set(features["AGEP"].unique()), "bins start at ages"
+    assert len(ages["starts"]) <= NUMERIC_BINS + 1

@@ -20,9 +20,10 @@ from sklearn.pipeline import Pipeline
 
 from cauce.config import Params
 from cauce.files import atomic_directory, stage_log, write_json
-from cauce.layout import EVALUATE_REPORTS, GROUP_METRICS, MODEL_FILE, TEST_SPLIT
+from cauce.layout import EVALUATE_REPORTS, GROUP_METRICS, MODEL_FILE, SCORE_PROFILE, TEST_SPLIT
 from cauce.metrics import compute_all
 from cauce.model import load_model, score
+from cauce.profile import numeric_profile
 
 CURVE_POINTS = 200
 CALIBRATION_BINS = 10
@@ -158,4 +159,6 @@ def run(params: Params) -> None:
             for name, points in plots.items():
                 live.log_plot(name, points, x=axes[name][0], y=axes[name][1])
             write_json(staging / GROUP_METRICS.name, groups)
+            # The scores' distribution: what the monitor's prediction drift compares with.
+            write_json(staging / SCORE_PROFILE.name, numeric_profile(probability))
         log.writes(EVALUATE_REPORTS)

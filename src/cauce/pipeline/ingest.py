@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cauce.config import ConfigError, Params
+from cauce.config import ConfigError, DataParams, Params
 from cauce.files import stage_log, write_parquet
 from cauce.layout import RAW
 
@@ -22,28 +22,34 @@ def read_source(source: str) -> pd.DataFrame:
         raise ConfigError(f"data.source = {source!r}: cannot be read: {error}") from None
 
 
+def training_rows(frame: pd.DataFrame, data: DataParams, source: str) -> tuple[pd.DataFrame, int]:
+    """The rows of the training years, exact duplicates dropped (and how many), sampled
+    down to `data.max_rows` when set."""
+    if data.year_column not in frame.columns:
+        raise ConfigError(
+            f"{source}: column {data.year_column!r} (data.year_column) is missing; "
+            f"columns are {', '.join(map(str, frame.columns))}"
+        )
+    kept = frame[frame[data.year_column].isin(data.train_years)]
+    if kept.empty:
+        found = sorted(frame[data.year_column].dropna().unique().tolist())
+        raise ConfigError(
+            f"data.train_years = {data.train_years}: no rows in {source}; its years are {found}"
+        )
+    duplicates = int(kept.duplicated().sum())
+    kept = kept.drop_duplicates()
+    if data.max_rows is not None and len(kept) > data.max_rows:
+        kept = kept.sample(n=data.max_rows, random_state=data.seed).sort_index()
+    return kept.reset_index(drop=True), duplicates
+
+
 def run(params: Params) -> None:
     data = params.data
     with stage_log("ingest") as log:
         frame = read_source(data.source)
         log.reads(data.source, len(frame))
-        if data.year_column not in frame.columns:
-            raise ConfigError(
-                f"{data.source}: column {data.year_column!r} (data.year_column) is missing; "
-                f"columns are {', '.join(map(str, frame.columns))}"
-            )
-        kept = frame[frame[data.year_column].isin(data.train_years)]
-        if kept.empty:
-            found = sorted(frame[data.year_column].dropna().unique().tolist())
-            raise ConfigError(
-                f"data.train_years = {data.train_years}: no rows in {data.source}; "
-                f"its years are {found}"
-            )
-        duplicates = int(kept.duplicated().sum())
-        kept = kept.drop_duplicates()
+        kept, duplicates = training_rows(frame, data, data.source)
         if duplicates:
             log.note(f"dropped {duplicates:,} exact duplicate rows")
-        if data.max_rows is not None and len(kept) > data.max_rows:
-            kept = kept.sample(n=data.max_rows, random_state=data.seed).sort_index()
-        write_parquet(RAW, kept.reset_index(drop=True))
+        write_parquet(RAW, kept)
         log.writes(RAW, len(kept))

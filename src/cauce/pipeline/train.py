@@ -137,7 +137,7 @@ def run(params: Params) -> None:
             write_json(staging / MODEL_CARD.name, card | {"model_sha256": file_sha256(model_file)})
             write_json(
                 staging / REFERENCE_PROFILE.name,
-                reference_profile(features, probability, params.features.categorical),
+                reference_profile(features, params.features.categorical),
             )
         log.writes(MODEL_DIR)
 

@@ -1,0 +1,1 @@
+"""Operate: is production data still what the model learned from? (`cauce monitor`)"""
