@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cauce import CauceError
 from cauce.config import DEFAULT_PARAMS, ConfigError, load_params
-from cauce.layout import SERVING_MODEL
+from cauce.layout import MONITOR_REPORTS, SERVING_MODEL
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,43 @@ COMMANDS = {
             Option("--out", "where to put it (default: %(default)s)", default=str(SERVING_MODEL)),
             Option("--stage", "the stage it is deployed as, for its model card"),
         ),
+    ),
+    # operate
+    "monitor": Command(
+        "cauce.ops.deploy:monitor",
+        "judge a production batch for drift (exit 3: drift)",
+        (
+            Option("--batch", "a Parquet or CSV file or URL of production rows"),
+            Option("--years", "or years of data.source: e.g. 2018, 2016,2017, or latest"),
+            Option("--stage", "the model in this stage (default: prod)"),
+            Option("--model-dir", "or this model directory, e.g. models"),
+            Option(
+                "--out",
+                "where to write the report (default: %(default)s)",
+                default=str(MONITOR_REPORTS),
+            ),
+        ),
+    ),
+    "notify": Command(
+        "cauce.ops.notify:run",
+        "send an event to the configured webhooks",
+        (
+            Option(
+                "--event",
+                "drift, contract-breach, release, promotion, hold, deploy or rollback",
+                required=True,
+            ),
+            Option("--title", "one line saying what happened", required=True),
+            Option(
+                "--body-file", "a Markdown file with the details, e.g. reports/monitor/drift.md"
+            ),
+            Option("--link", "where to read more, e.g. the issue or the workflow run"),
+        ),
+    ),
+    "train-window": Command(
+        "cauce.ops.retrain:window",
+        "widen data.train_years to newer years",
+        (Option("--through", "the last year to train on (default: the newest in data.source)"),),
     ),
     "smoke-test": Command(
         "cauce.serving.smoke:run",

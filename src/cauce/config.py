@@ -156,6 +156,13 @@ class MonitorParams(_Section):
     performance: MonitorPerformance
 
 
+class NotifyParams(_Section):
+    timeout_seconds: Annotated[float, Field(gt=0)]
+    attempts: Annotated[int, Field(ge=1, le=10)]  # the first try and its retries
+    backoff_seconds: Annotated[float, Field(ge=0)]  # doubled after each retry
+    max_wait_seconds: Annotated[float, Field(ge=0)]  # cap on one wait, Retry-After included
+
+
 class ServeParams(_Section):
     max_rows: PositiveInt
     max_body_bytes: PositiveInt
@@ -168,6 +175,7 @@ class Params(_Section):
     evaluate: EvaluateParams
     gate: GateParams
     monitor: MonitorParams
+    notify: NotifyParams
     serve: ServeParams
 
     @model_validator(mode="after")

@@ -43,6 +43,12 @@ RELEASE_REPORTS = Path("reports/release")
 RELEASE_RECORD = RELEASE_REPORTS / "release.json"
 RELEASE_OUTCOME = RELEASE_REPORTS / "outcome.env"  # key=value lines for $GITHUB_OUTPUT
 RELEASE_NOTES = RELEASE_REPORTS / "release-notes.md"
+MONITOR_REPORTS = Path("reports/monitor")
+DRIFT_RECORD = MONITOR_REPORTS / "drift.json"  # every figure, the decision and why
+DRIFT_SUMMARY = MONITOR_REPORTS / "drift.md"  # the text of the issue or comment
+DRIFT_PAGE = MONITOR_REPORTS / "drift.html"  # self-contained, pictures inlined
+DRIFT_PLOTS = MONITOR_REPORTS / "plots"  # a PNG per feature, most drifted first
+NOTIFICATIONS = Path("reports/notify")  # every event, written before it is sent
 SERVING = Path("serving")
 SERVING_MODEL = SERVING / "model"  # the image's model directory (`cauce package`)
 SERVING_INFO = "serving.json"  # beside a packaged model: its version and test metrics

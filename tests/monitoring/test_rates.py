@@ -107,4 +107,3 @@ def test_moved_marital_shares_are_detected_in_that_feature(monitor):
     alarms, features = rate(monitor, never_married_as_separated)
     assert alarms >= MIN_DETECTIONS
     assert features.get("MAR", 0) >= MIN_DETECTIONS
-

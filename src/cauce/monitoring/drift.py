@@ -51,6 +51,7 @@ class Finding:
     p_adjusted: float = 1.0
     rows: int = 0  # in the batch
     labels: list[str] = field(default_factory=list)  # codes, or bin ranges
+    starts: list[float] = field(default_factory=list)  # numeric: where each bin starts
     reference: list[float] = field(default_factory=list)  # shares per label
     current: list[float] = field(default_factory=list)
     missing: tuple[float, float] = (0.0, 0.0)  # share of missing values: reference, batch
@@ -181,9 +182,11 @@ def examine(
     if entry["kind"] == "categorical":
         p_value = chi_square_p(reference, counts)
         labels = [str(code) for code in [*entry["codes"], *unseen]]
+        starts = []
     else:
         p_value = min(1.0, 2 * min(rank_sum_p(reference, counts), chi_square_p(reference, counts)))
         labels = numeric_labels(entry["starts"])
+        starts = entry["starts"]
     return Finding(
         name=name,
         kind=kind,
@@ -192,6 +195,7 @@ def examine(
         p_value=p_value,
         rows=rows,
         labels=labels,
+        starts=starts,
         reference=_shares(reference).tolist(),
         current=_shares(counts).tolist(),
         missing=(entry["missing"] / max(entry["rows"], 1), missing / max(rows, 1)),
@@ -267,7 +271,9 @@ def performance(
                 f"{high:.4f}) against {reference:.4f} on the test split, allowed "
                 f"{rule.max_drop} worse"
             )
-    return Performance(rule.metric, value, float(low), float(high), reference, degraded, reason)
+    return Performance(
+        rule.metric, value, float(low), float(high), reference, bool(degraded), reason
+    )
 
 
 def compare(

@@ -9,12 +9,15 @@
   the version itself (its model.json and committed metrics), never from its params.yaml,
   so an old version packages with today's code and schema.
 - `cauce serve` serves a stage (resolved through the tags) or a model directory.
+- `cauce monitor` judges a batch of production rows against the same model: a stage's
+  or a directory's (monitoring/monitor.py).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cauce import CauceError, tools
 from cauce.config import Params
@@ -24,12 +27,19 @@ from cauce.layout import (
     GROUP_METRICS,
     MODEL_CARD,
     MODEL_CARD_PAGE,
+    MONITOR_REPORTS,
     RELEASE_BODY,
+    SCORE_PROFILE,
     SERVED_MODELS,
     SERVING_INFO,
     SERVING_MODEL,
 )
 from cauce.ops import registry, revisions
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cauce.monitoring.monitor import Watched
 
 
 class DeployTargetError(CauceError):
@@ -76,6 +86,10 @@ def package(
     metrics = revisions.read_json(EVALUATE_METRICS, ref) or {}
     groups = revisions.read_json(GROUP_METRICS, ref) or {}
     write_json(directory / SERVING_INFO, {"version": name, "metrics": metrics})
+    # The version's scores on its test split: what prediction drift compares with.
+    scores = revisions.read_json(SCORE_PROFILE, ref)
+    if scores is not None:
+        write_json(directory / SCORE_PROFILE.name, scores)
     card = json.loads((directory / MODEL_CARD.name).read_text(encoding="utf-8"))
     page = model_card(card, name, stage or "registered", Evidence("", metrics, groups), params)
     write_text(directory.parent / MODEL_CARD_PAGE, page)
@@ -98,14 +112,95 @@ def serve(
 
     if model_dir is None:
         stage = stage or registry.PRODUCTION
-        ref = registry.production_version(stage)
-        if ref is None:
-            raise CauceError(f"no version is in stage {stage!r}: run cauce release first")
-        version = ref.rpartition("@")[2]
-        directory = SERVED_MODELS / version
-        if not (directory / SERVING_INFO).exists():
-            package(params, version, str(directory), stage)
+        version, directory = staged(params, stage)
     else:
         directory = Path(model_dir)
     app.serve(directory, params.serve, host, int(port), version, stage)
     return 0
+
+
+def staged(params: Params, stage: str) -> tuple[str, Path]:
+    """The version in `stage` and its packaged directory (packaged on first use)."""
+    ref = registry.production_version(stage)
+    if ref is None:
+        raise CauceError(f"no version is in stage {stage!r}: run cauce release first")
+    version = ref.rpartition("@")[2]
+    directory = SERVED_MODELS / version
+    if not (directory / SERVING_INFO).exists():
+        package(params, version, str(directory), stage)
+    return version, directory
+
+
+def monitor(
+    params: Params,
+    batch: str | None = None,
+    years: str | None = None,
+    stage: str | None = None,
+    model_dir: str | None = None,
+    out: str = str(MONITOR_REPORTS),
+) -> int:
+    """`cauce monitor`: a batch (a file or URL, or years of data.source) against the
+    model in `stage` (prod by default) or in `model_dir`; exit 0, 3 (drift) or 4."""
+    from cauce.monitoring import monitor as watch
+    from cauce.pipeline import ingest, validate
+
+    if (batch is None) == (years is None):
+        raise CauceError("give --batch FILE_OR_URL or --years YEAR[,YEAR], not both")
+    if model_dir is not None and stage is not None:
+        raise CauceError("give --stage or --model-dir, not both")
+    watched = _watched(params, stage, model_dir)
+    if batch is not None:
+        frame, name = ingest.read_table(batch), batch
+    else:
+        frame = _years(params, years)
+        found = sorted(frame[params.data.year_column].unique().tolist())
+        name = f"{params.data.source} year {', '.join(map(str, found))}"
+    contract = validate.load_contract()
+    needed = [*params.features.columns, params.data.target]
+    rules = {c: r for c, r in contract.columns.items() if c in needed and c in frame.columns}
+    rules |= {c: contract.columns[c] for c in params.features.columns}  # required
+    violations = validate.check(frame, contract.model_copy(update={"columns": rules}))
+    return watch.run(params, watched, frame, name, violations, Path(out))
+
+
+def _watched(params: Params, stage: str | None, model_dir: str | None) -> Watched:
+    from cauce.monitoring.monitor import Watched
+
+    if model_dir is None:
+        stage = stage or registry.PRODUCTION
+        version, directory = staged(params, stage)
+        info = json.loads((directory / SERVING_INFO).read_text(encoding="utf-8"))
+        scores = directory / SCORE_PROFILE.name
+        return Watched(
+            directory,
+            f"{registry.MODEL}@{version} ({stage})",
+            json.loads(scores.read_text(encoding="utf-8")) if scores.exists() else None,
+            info.get("metrics"),
+        )
+    # A directory of this checkout (models/): its reports are the working tree's.
+    return Watched(
+        Path(model_dir),
+        f"{model_dir} (this checkout)",
+        revisions.read_json(SCORE_PROFILE),
+        revisions.read_json(EVALUATE_METRICS),
+    )
+
+
+def _years(params: Params, years: str) -> pd.DataFrame:
+    from cauce.pipeline import ingest
+
+    source = ingest.read_source(params.data.source)
+    column = params.data.year_column
+    try:
+        wanted = (
+            [source[column].max()]
+            if years == "latest"
+            else [int(year) for year in years.split(",")]
+        )
+    except ValueError:
+        raise CauceError(f"--years {years!r}: give years like 2018, 2016,2017 or latest") from None
+    frame = source[source[column].isin(wanted)]
+    if frame.empty:
+        found = sorted(source[column].dropna().unique().tolist())
+        raise CauceError(f"--years {years}: no rows in {params.data.source}; its years are {found}")
+    return frame.reset_index(drop=True)

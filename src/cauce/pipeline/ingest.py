@@ -8,18 +8,33 @@ from __future__ import annotations
 
 import pandas as pd
 
+from cauce import DataError
 from cauce.config import ConfigError, DataParams, Params
 from cauce.files import stage_log, write_parquet
 from cauce.layout import RAW
 
 
-def read_source(source: str) -> pd.DataFrame:
+def read_table(location: str) -> pd.DataFrame:
     """Read a Parquet or CSV file from a path or URL, with an error that names it."""
-    reader = pd.read_csv if source.lower().endswith((".csv", ".csv.gz")) else pd.read_parquet
+    csv = location.lower().endswith((".csv", ".csv.gz"))
     try:
-        return reader(source)
+        frame = (pd.read_csv if csv else pd.read_parquet)(location)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{location}: the file is empty") from None
     except (OSError, ValueError) as error:
-        raise ConfigError(f"data.source = {source!r}: cannot be read: {error}") from None
+        kind = "CSV" if csv else "Parquet (name a .csv file for CSV)"
+        raise DataError(f"{location}: cannot be read as {kind}: {error}") from None
+    if frame.empty:
+        raise DataError(f"{location}: the file has no rows")
+    return frame
+
+
+def read_source(source: str) -> pd.DataFrame:
+    """`data.source`, whose problems are configuration errors."""
+    try:
+        return read_table(source)
+    except DataError as error:
+        raise ConfigError(f"data.source = {source!r}: {error}") from None
 
 
 def training_rows(frame: pd.DataFrame, data: DataParams, source: str) -> tuple[pd.DataFrame, int]:

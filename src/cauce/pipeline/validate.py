@@ -139,9 +139,16 @@ def _violation(frame: pd.DataFrame, column: str, rule: str, cases: pd.DataFrame)
             f"column {column!r} breaks rule '{rule}': {missing.mean():.1%} of values are missing"
         )
         return _entry(column, rule, int(missing.sum()), [], message)
+    whole_column = cases["index"].isna()
+    if whole_column.all():  # the check could not run, e.g. a range on text
+        reason = cases["failure_case"].iloc[0]
+        message = f"column {column!r} breaks rule '{rule}': cannot be checked: {reason}"
+        return _entry(column, rule, None, [], message)
     examples = [
         {"row": int(row), "value": None if pd.isna(value) else _plain(value)}
-        for row, value in zip(cases["index"], cases["failure_case"], strict=True)
+        for row, value in zip(
+            cases.loc[~whole_column, "index"], cases.loc[~whole_column, "failure_case"], strict=True
+        )
     ]
     shown = ", ".join(f"row {e['row']}: {e['value']!r}" for e in examples[:EXAMPLES_PER_RULE])
     rows = len(examples)

@@ -1,0 +1,135 @@
+"""`cauce monitor`: one batch of production rows against the model that scores them.
+
+ops/ resolves the model (a stage through the tags, or a directory) and reads the batch;
+this module judges it and writes the report: `drift.json` (every figure, the decision
+and why), `drift.md` (the text of an issue), `drift.html` and a PNG per feature. The
+exit code is the verdict: 0 no drift, 3 drift, 4 a batch that breaks the data contract
+(reported as such, never as drift).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cauce import DataError
+from cauce.config import Params
+from cauce.files import write_json, write_text
+from cauce.layout import (
+    DRIFT_PAGE,
+    DRIFT_RECORD,
+    DRIFT_SUMMARY,
+    MODEL_CARD,
+    MODEL_FILE,
+    REFERENCE_PROFILE,
+)
+from cauce.model import load_model, score
+from cauce.monitoring import drift, report
+
+log = logging.getLogger("cauce")
+
+NO_DRIFT, DRIFT, CONTRACT_BREACH = 0, 3, 4
+MIN_LABELLED_ROWS = 200  # fewer labelled rows give no useful performance interval
+
+
+@dataclass(frozen=True)
+class Watched:
+    """The model a batch is judged against, and what its test split showed."""
+
+    directory: Path
+    name: str  # e.g. model@v0.2.0 (prod), or models/
+    scores: dict[str, Any] | None  # the score profile on the test split (prediction drift)
+    metrics: dict[str, float] | None  # the test split's metrics (performance)
+
+
+def run(
+    params: Params,
+    watched: Watched,
+    batch: pd.DataFrame,
+    batch_name: str,
+    violations: list[dict],
+    out: Path,
+) -> int:
+    """Judge `batch` (already checked against the contract) and write the report."""
+    header = {"batch": batch_name, "rows": len(batch), "model": watched.name}
+    if violations:
+        record = header | {"decision": "contract breach", "violations": violations}
+        _write(out, record, report.breach_markdown(record), None)
+        print(f"{batch_name} breaks the data contract: not judged for drift")
+        for violation in violations:
+            print(f"  - {violation['message']}")
+        return CONTRACT_BREACH
+    profile = _read_json(watched.directory / REFERENCE_PROFILE.name)
+    card = _read_json(watched.directory / MODEL_CARD.name)
+    model = load_model(watched.directory / MODEL_FILE.name)
+    probability = score(model, batch)
+    findings = drift.compare(
+        profile, batch, params.monitor, params.data.seed, probability, watched.scores
+    )
+    findings.sort(key=lambda f: (f.drifted, f.effect / (f.threshold or 1)), reverse=True)
+    performance = _performance(params, watched, batch, probability, card["threshold"])
+    drifted = [f for f in findings if f.drifted]
+    degraded = performance is not None and performance.degraded
+    record = header | {
+        "decision": "drift" if drifted or degraded else "no drift",
+        "drifted": [f.name for f in drifted],
+        "performance": None if performance is None else asdict(performance),
+        "policy": params.monitor.model_dump(),
+        "notes": [] if watched.scores else ["no score profile for this model: no prediction drift"],
+        "features": [asdict(f) | {"drifted": f.drifted} for f in findings],
+    }
+    _write(out, record, report.markdown(record), findings)
+    for finding in drifted:
+        print(f"{finding.name}: drift: {'; '.join(finding.reasons)}")
+    if degraded:
+        print(f"performance: {performance.reason}")
+    print(
+        f"{record['decision']}: {len(drifted)} of {len(findings)} checked "
+        f"({len(batch):,} rows of {batch_name} against {watched.name}); "
+        f"report {out / DRIFT_PAGE.name}"
+    )
+    return DRIFT if record["decision"] == "drift" else NO_DRIFT
+
+
+def _performance(
+    params: Params, watched: Watched, batch: pd.DataFrame, probability: np.ndarray, threshold: float
+) -> drift.Performance | None:
+    """Performance when the batch has enough labelled rows of both classes."""
+    target = params.data.target
+    if target not in batch.columns:
+        return None
+    labelled = batch[target].notna().to_numpy()
+    y_true = batch.loc[labelled, target].astype(int).to_numpy()
+    if len(y_true) < MIN_LABELLED_ROWS or np.unique(y_true).size < 2:
+        log.info("%s: %d labelled rows, performance not judged", target, len(y_true))
+        return None
+    metric = params.monitor.performance.metric
+    reference = (watched.metrics or {}).get(metric)
+    return drift.performance(
+        y_true,
+        probability[labelled],
+        threshold,
+        reference,
+        params.monitor,
+        np.random.default_rng(params.data.seed),
+    )
+
+
+def _write(out: Path, record: dict, summary: str, findings: list[drift.Finding] | None) -> None:
+    """The Markdown and the page first, the JSON (what the workflows read) last."""
+    write_text(out / DRIFT_SUMMARY.name, summary)
+    write_text(out / DRIFT_PAGE.name, report.page(record, findings, out))
+    write_json(out / DRIFT_RECORD.name, record)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; is {path.parent} a model directory?") from None

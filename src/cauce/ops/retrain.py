@@ -1,0 +1,55 @@
+"""Retraining by pull request: `cauce train-window` widens the training window.
+
+The retrain workflow runs it, then `dvc repro`, and proposes the result as a PR: the
+change is one line of params.yaml, visible in the PR's params diff like any experiment.
+The line is edited in place, so params.yaml keeps its comments and layout.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from cauce import CauceError
+from cauce.config import Params
+from cauce.files import write_text
+from cauce.layout import PARAMS
+from cauce.pipeline.ingest import read_source
+
+# `train_years: [2015]`, or the same as a block list (`- 2015` lines below the key)
+TRAIN_YEARS = re.compile(
+    r"^(?P<indent>[ \t]+)train_years:[ \t]*(?:\[[^\]\n]*\]|(?:\n(?P=indent)[ \t]*- [^\n]*)+)",
+    re.MULTILINE,
+)
+
+
+def window(params: Params, through: str | None = None) -> int:
+    """Set data.train_years to every year of data.source from the first trained one
+    through `through` (default: the newest year in the source)."""
+    data = params.data
+    years = sorted(int(y) for y in read_source(data.source)[data.year_column].dropna().unique())
+    last = years[-1] if through is None else _year(through)
+    if last not in years:
+        raise CauceError(f"--through {through}: no rows in {data.source}; its years are {years}")
+    wanted = [y for y in years if min(data.train_years) <= y <= last]
+    if wanted == data.train_years:
+        print(f"data.train_years is already {wanted}: nothing to change")
+        return 0
+    text = PARAMS.read_text(encoding="utf-8")
+    found = TRAIN_YEARS.findall(text)
+    if len(found) != 1:
+        raise CauceError(f"{PARAMS}: expected one train_years list under data:, found {len(found)}")
+    changed = TRAIN_YEARS.sub(lambda m: f"{m['indent']}train_years: {wanted}", text)
+    if yaml.safe_load(changed)["data"]["train_years"] != wanted:
+        raise CauceError(f"{PARAMS}: the train_years line is not under data:; edit it by hand")
+    write_text(PARAMS, changed)
+    print(f"data.train_years: {data.train_years} → {wanted}")
+    return 0
+
+
+def _year(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise CauceError(f"--through {value!r}: give a year, e.g. 2018") from None
