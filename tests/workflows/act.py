@@ -25,6 +25,7 @@ STAND_INS = {
     "actions/cache": HERE / "actions/cache",
     "actions/upload-artifact": HERE / "actions/upload-artifact",
     "actions/download-artifact": HERE / "actions/download-artifact",
+    "actions/create-github-app-token": HERE / "actions/create-github-app-token",
     "docker/setup-buildx-action": HERE / "actions/setup-buildx",
     "docker/login-action": HERE / "actions/docker-login",
     "docker/build-push-action": HERE / "actions/build-push",
@@ -73,6 +74,8 @@ def rehearse(
     event: dict,
     job: str | None = None,
     extra_env: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+    variables: dict[str, str] | None = None,
 ) -> Rehearsal:
     """Run one workflow (or one job of it) with act in `space`, as GitHub would."""
     record, artifacts, home = scratch / "record", scratch / "artifacts", scratch / "home"
@@ -104,6 +107,8 @@ def rehearse(
         "ubuntu-latest=-self-hosted",
         *(["--job", job] if job else []),
         *mappings,
+        *(a for name, value in (secrets or {}).items() for a in ("--secret", f"{name}={value}")),
+        *(a for name, value in (variables or {}).items() for a in ("--var", f"{name}={value}")),
     ]
     # The host's caches, so the rehearsal installs from them instead of the network.
     real_home = Path(os.environ.get("HOME", str(Path.home())))

@@ -7,16 +7,19 @@ image's own entry point, so the smoke test is real."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 
 from tests.conftest import Workspace, baseline_clone
+from tests.receiver import Receiver
 from tests.workflows.act import REPOSITORY, rehearse
 
 pytestmark = pytest.mark.slow
 IMAGE = f"ghcr.io/{REPOSITORY}"
 OWNER = {"full_name": REPOSITORY, "name": "cauce", "owner": {"login": "cauce-org"}}
+SECRET = "whsec_" + base64.b64encode(b"a signing key").decode()
 
 
 def push_to_main(main: Workspace, scratch):
@@ -109,10 +112,14 @@ def test_a_rollback_deploys_the_older_version_rebuilt_from_its_commit(
     rolled = main.run("cauce", "rollback")
     assert "prod: v0.2.0 → v0.1.0 (model#prod#3)" in rolled.stdout
     assert "model#prod#3" in origin_tags(main)  # pushed: what starts deploy.yml on GitHub
-    run = rehearse(
-        main, tmp_path, "deploy.yml", "push", {"ref": "refs/tags/model#prod#3", "repository": OWNER}
-    )
+    event = {"ref": "refs/tags/model#prod#3", "repository": OWNER}
+    with Receiver() as receiver:
+        secrets = {"CAUCE_WEBHOOK_URL": receiver.url, "CAUCE_WEBHOOK_SECRET": SECRET}
+        run = rehearse(main, tmp_path, "deploy.yml", "push", event, secrets=secrets)
     assert run.result.returncode == 0, run.output[-4000:]
+    (notification,) = receiver.payloads()
+    assert notification["type"] == "cauce.rollback"
+    assert notification["data"]["title"] == "model v0.1.0 deployed as prod (rollback)"
     assert "model@v0.1.0 is in no DVC cache or remote here: rebuilding it" in run.output
     assert "rebuilt ingest, validate, prepare, train at " in run.output
     sha256 = judged(first_release)["model"]["sha256"]

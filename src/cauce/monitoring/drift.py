@@ -5,11 +5,12 @@ A feature drifts when two things hold at once:
 1. **The change is large enough to matter.** Its effect size — the Jensen–Shannon
    distance between code shares for a categorical feature, the Wasserstein distance in
    units of the reference's standard deviation for a numeric one — is beyond a threshold
-   calibrated on the reference itself: the `quantile` of the effect between the
-   reference and `resamples` samples of `calibration_rows` rows drawn from it (drawing
-   from a profile's counts is resampling the training rows). Because the threshold is
-   set at a fixed sample size, a large batch does not make every small difference
-   count: it has to be as large as the noise of a `calibration_rows`-row sample.
+   calibrated on the reference itself: the `quantile` of the effect over `resamples`
+   pairs of samples drawn from it, one of the reference's size and one of
+   `calibration_rows` rows (drawing from a profile's counts is resampling the training
+   rows). Because the threshold is set at a fixed sample size, a large batch does not
+   make every small difference count: it has to exceed the noise of a
+   `calibration_rows`-row sample.
 2. **It is not noise for this batch's size.** A valid two-sample test — chi-square on
    the contingency table of codes (sparse codes pooled), or for a numeric feature the
    rank-sum test (location) and chi-square on its bins (shape), Bonferroni-combined —
@@ -159,10 +160,13 @@ def _effect(entry: dict[str, Any], reference: np.ndarray, current: np.ndarray) -
 
 
 def threshold(entry: dict[str, Any], policy: MonitorParams, rng: np.random.Generator) -> float:
-    """The `quantile` of the effect between the reference and samples drawn from it."""
-    reference = np.asarray(entry["counts"], dtype=float)
-    samples = rng.multinomial(policy.calibration_rows, _shares(reference), size=policy.resamples)
-    return float(np.quantile(_effect(entry, reference, samples), policy.quantile))
+    """The `quantile` of the effect between pairs of samples drawn from the reference:
+    one of the reference's own size, one of `calibration_rows`. Both sides vary, as
+    they do for a real batch: a small reference is itself a noisy picture of its data."""
+    shares = _shares(np.asarray(entry["counts"], dtype=float))
+    references = rng.multinomial(sum(entry["counts"]), shares, size=policy.resamples)
+    samples = rng.multinomial(policy.calibration_rows, shares, size=policy.resamples)
+    return float(np.quantile(_effect(entry, references, samples), policy.quantile))
 
 
 def examine(

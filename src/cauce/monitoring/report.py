@@ -194,13 +194,13 @@ def render(findings: list[Finding], out: Path) -> dict[str, bytes]:
 
 
 STYLE = """
-body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1180px;
        padding: 0 1rem; color: #1f2328; }
 table { border-collapse: collapse; font-size: 13px; margin: 1rem 0; }
 th, td { border: 1px solid #d0d7de; padding: 4px 8px; text-align: left; }
 th { background: #f6f8fa; } tr.drift td { background: #fff1ef; }
-figure { display: inline-block; margin: 0.5rem; vertical-align: top; width: 650px; }
-figure img { width: 650px; } figcaption { font-size: 13px; color: #57606a; }
+figure { display: inline-block; margin: 0.5rem; vertical-align: top; width: 560px; }
+figure img { width: 560px; } figcaption { font-size: 13px; color: #57606a; }
 """
 
 

@@ -2,7 +2,8 @@
 `cauce serve` of a stage.
 
 - `cauce deploy-target` prints `key=value` lines for $GITHUB_OUTPUT: the version, the
-  stage, and the image name, from a stage tag or from a dispatch's inputs.
+  stage, the image name, and whether it is a deploy or a rollback, from a stage tag or
+  from a dispatch's inputs.
 - `cauce package --version v0.2.0` fetches the version's model directory (from the DVC
   cache or remote, or rebuilt from its commit when neither has it), and writes beside it
   its metrics, its model card and the text of its GitHub Release. Everything comes from
@@ -64,8 +65,11 @@ def target(
     known = [v.name for v in registry.versions()]
     if version not in known:
         raise DeployTargetError(f"{version} is not a registered version; known: {', '.join(known)}")
+    # An older version put back in production is a rollback, for the notification.
+    rollback = stage == registry.PRODUCTION and version != known[-1]
     print(f"version={version}")
     print(f"stage={stage}")
+    print(f"event={'rollback' if rollback else 'deploy'}")
     if repository:
         print(f"image=ghcr.io/{repository.lower()}")
     return 0
