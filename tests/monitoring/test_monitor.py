@@ -95,6 +95,16 @@ def test_a_batch_like_the_test_split_passes_and_gets_every_output(checkout):
     assert len(list((checkout / DRIFT_PLOTS).glob("*.png"))) == 17
 
 
+def test_labels_that_arrive_late_are_judged_on_the_labelled_rows(checkout, params):
+    batch = pd.read_parquet(checkout / "test.parquet")
+    late = batch.index[: len(batch) * 3 // 4]
+    batch.loc[late, "employed"] = None  # 75% missing: far beyond the contract's null share
+    result = monitor(checkout, batch)
+    assert result.returncode == 0, result.stdout + result.stderr
+    performance = record(checkout)["performance"]
+    assert performance["metric"] == params.monitor.performance.metric
+
+
 def test_older_people_are_drift_with_a_line_naming_the_feature(checkout):
     batch = pd.read_parquet(checkout / "test.parquet").drop(columns="employed")
     older = batch.index[: len(batch) // 3]
@@ -135,6 +145,7 @@ def test_a_batch_that_breaks_the_contract_is_a_breach_not_drift(checkout, change
     written = record(checkout)
     assert written["decision"] == "contract breach"
     assert any(expected in v["message"] for v in written["violations"])
+    assert not (checkout / DRIFT_PLOTS).exists(), "no picture of an earlier run is left"
 
 
 @pytest.mark.parametrize(
@@ -151,3 +162,17 @@ def test_an_unreadable_batch_is_an_error_and_the_last_report_stays(checkout, nam
     assert result.returncode == 1
     assert expected in result.stderr
     assert (checkout / DRIFT_RECORD).read_bytes() == before
+
+
+def test_a_report_directory_holding_other_files_is_refused(checkout):
+    (checkout / "elsewhere").mkdir()
+    (checkout / "elsewhere/notes.txt").write_text("mine")
+    batch = pd.read_parquet(checkout / "test.parquet")
+    batch.to_parquet(checkout / "batch.parquet")
+    command = [str(CAUCE), "monitor", "--batch", "batch.parquet", "--model-dir", "models"]
+    result = subprocess.run(
+        [*command, "--out", "elsewhere"], cwd=checkout, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "--out elsewhere: holds files that are not a drift report (notes.txt)" in result.stderr
+    assert (checkout / "elsewhere/notes.txt").read_text() == "mine"

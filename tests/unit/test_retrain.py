@@ -51,3 +51,10 @@ def test_a_year_the_source_lacks_is_refused(checkout, capsys):
     assert "--through 2031: no rows in data/source/" in error
     assert "its years are [2015, 2016, 2017, 2018]" in error
     assert train_years(checkout) == [2015]
+
+
+def test_the_window_never_narrows(checkout, capsys):
+    assert main(["train-window", "--through", "2017"]) == 0
+    assert main(["train-window", "--through", "2016"]) == 1
+    assert "the window only widens" in capsys.readouterr().err
+    assert train_years(checkout) == [2015, 2016, 2017]

@@ -25,6 +25,7 @@ compared with the test split's with a bootstrap confidence interval.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,7 +108,10 @@ def _shares(counts: np.ndarray) -> np.ndarray:
 def chi_square_p(reference: np.ndarray, current: np.ndarray) -> float:
     """Chi-square test of homogeneity on two count vectors; sparse cells are pooled."""
     reference, current = np.asarray(reference), np.asarray(current)
-    expected = (reference + current) * current.sum() / max(reference.sum() + current.sum(), 1)
+    together = reference + current
+    total = max(together.sum(), 1)
+    # the smaller row's expected counts: cells too sparse on either side are pooled
+    expected = together * min(reference.sum(), current.sum()) / total
     sparse = expected < MIN_EXPECTED
     if sparse.any():
         reference = np.append(reference[~sparse], reference[sparse].sum())
@@ -177,9 +181,14 @@ def examine(
     unseen: list[Any],
     missing: int,
     policy: MonitorParams,
-    rng: np.random.Generator,
+    seed: int,
 ) -> Finding:
-    """Effect, calibrated threshold and raw p-value of one feature (decided later)."""
+    """Effect, calibrated threshold and raw p-value of one feature (decided later).
+
+    Each check draws from its own stream, seeded by `seed` and its name, so that adding
+    or reordering features leaves every other threshold as it was.
+    """
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
     known = len(entry["counts"])
     reference = np.append(np.asarray(entry["counts"]), np.zeros(len(unseen)))
     rows = int(counts.sum()) + missing
@@ -289,16 +298,15 @@ def compare(
     score_reference: dict[str, Any] | None = None,
 ) -> list[Finding]:
     """Every feature of `reference` (and the scores, when given) against `batch`, decided."""
-    rng = np.random.default_rng(seed)
     findings = []
     for name, entry in reference["features"].items():
         counts, unseen = counts_like(entry, batch[name])
         missing = int(batch[name].isna().sum())
-        findings.append(examine(name, entry["kind"], entry, counts, unseen, missing, policy, rng))
+        findings.append(examine(name, entry["kind"], entry, counts, unseen, missing, policy, seed))
     if scores is not None and score_reference is not None:
         counts, _ = counts_like(score_reference, pd.Series(scores))
         findings.append(
-            examine(PREDICTION, PREDICTION, score_reference, counts, [], 0, policy, rng)
+            examine(PREDICTION, PREDICTION, score_reference, counts, [], 0, policy, seed)
         )
     decide(findings, policy)
     return findings

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cauce import DataError
+from cauce import CauceError, DataError
 from cauce.config import Params
-from cauce.files import write_json, write_text
+from cauce.files import atomic_directory, write_json, write_text
 from cauce.layout import (
     DRIFT_PAGE,
+    DRIFT_PLOTS,
     DRIFT_RECORD,
     DRIFT_SUMMARY,
     MODEL_CARD,
@@ -57,6 +58,7 @@ def run(
     out: Path,
 ) -> int:
     """Judge `batch` (already checked against the contract) and write the report."""
+    _own_directory(out)
     header = {"batch": batch_name, "rows": len(batch), "model": watched.name}
     if violations:
         record = header | {"decision": "contract breach", "violations": violations}
@@ -122,10 +124,27 @@ def _performance(
 
 
 def _write(out: Path, record: dict, summary: str, findings: list[drift.Finding] | None) -> None:
-    """The Markdown and the page first, the JSON (what the workflows read) last."""
-    write_text(out / DRIFT_SUMMARY.name, summary)
-    write_text(out / DRIFT_PAGE.name, report.page(record, findings, out))
-    write_json(out / DRIFT_RECORD.name, record)
+    """The whole report, replacing the last one at once: no file (or picture) of an
+    earlier run is left beside it, and a failure leaves the earlier report whole."""
+    with atomic_directory(out) as staging:
+        write_text(staging / DRIFT_SUMMARY.name, summary)
+        write_text(staging / DRIFT_PAGE.name, report.page(record, findings, staging))
+        write_json(staging / DRIFT_RECORD.name, record)
+
+
+REPORT_FILES = {DRIFT_RECORD.name, DRIFT_SUMMARY.name, DRIFT_PAGE.name, DRIFT_PLOTS.name}
+
+
+def _own_directory(out: Path) -> None:
+    """The report replaces `out` whole: refuse a directory that holds anything else."""
+    other = (
+        sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES) if out.is_dir() else []
+    )
+    if other:
+        raise CauceError(
+            f"--out {out}: holds files that are not a drift report ({', '.join(other[:5])}); "
+            "give a directory of its own, e.g. reports/monitor"
+        )
 
 
 def _read_json(path: Path) -> dict[str, Any]:

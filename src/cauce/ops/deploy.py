@@ -65,8 +65,13 @@ def target(
     known = [v.name for v in registry.versions()]
     if version not in known:
         raise DeployTargetError(f"{version} is not a registered version; known: {', '.join(known)}")
-    # An older version put back in production is a rollback, for the notification.
-    rollback = stage == registry.PRODUCTION and version != known[-1]
+    # A version older than the one that held production before is a rollback.
+    before = next((v for v in registry.stage_history(stage) if v != version), None)
+    rollback = (
+        stage == registry.PRODUCTION
+        and before in known
+        and known.index(version) < known.index(before)
+    )
     print(f"version={version}")
     print(f"stage={stage}")
     print(f"event={'rollback' if rollback else 'deploy'}")
@@ -146,7 +151,7 @@ def monitor(
     """`cauce monitor`: a batch (a file or URL, or years of data.source) against the
     model in `stage` (prod by default) or in `model_dir`; exit 0, 3 (drift) or 4."""
     from cauce.monitoring import monitor as watch
-    from cauce.pipeline import ingest, validate
+    from cauce.pipeline import ingest
 
     if (batch is None) == (years is None):
         raise CauceError("give --batch FILE_OR_URL or --years YEAR[,YEAR], not both")
@@ -159,12 +164,24 @@ def monitor(
         frame = _years(params, years)
         found = sorted(frame[params.data.year_column].unique().tolist())
         name = f"{params.data.source} year {', '.join(map(str, found))}"
+    return watch.run(params, watched, frame, name, _breaches(params, frame), Path(out))
+
+
+def _breaches(params: Params, frame: pd.DataFrame) -> list[dict]:
+    """The contract's rules for the model's features (all required) and, when the batch
+    has it, for the target on its labelled rows: labels arrive late, so a target that is
+    mostly missing is normal in production."""
+    from cauce.pipeline import validate
+
     contract = validate.load_contract()
-    needed = [*params.features.columns, params.data.target]
-    rules = {c: r for c, r in contract.columns.items() if c in needed and c in frame.columns}
-    rules |= {c: contract.columns[c] for c in params.features.columns}  # required
-    violations = validate.check(frame, contract.model_copy(update={"columns": rules}))
-    return watch.run(params, watched, frame, name, violations, Path(out))
+    features = {c: contract.columns[c] for c in params.features.columns}
+    violations = validate.check(frame, contract.model_copy(update={"columns": features}))
+    target = params.data.target
+    if target in frame.columns:
+        labelled = frame[[target]].dropna()
+        rule = {target: contract.columns[target]}
+        violations += validate.check(labelled, contract.model_copy(update={"columns": rule}))
+    return violations
 
 
 def _watched(params: Params, stage: str | None, model_dir: str | None) -> Watched:

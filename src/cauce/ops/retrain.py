@@ -32,6 +32,11 @@ def window(params: Params, through: str | None = None) -> int:
     last = years[-1] if through is None else _year(through)
     if last not in years:
         raise CauceError(f"--through {through}: no rows in {data.source}; its years are {years}")
+    if last < max(data.train_years):
+        raise CauceError(
+            f"--through {last}: data.train_years {data.train_years} already reaches "
+            f"{max(data.train_years)}; the window only widens (edit params.yaml to narrow it)"
+        )
     wanted = [y for y in years if min(data.train_years) <= y <= last]
     if wanted == data.train_years:
         print(f"data.train_years is already {wanted}: nothing to change")
