@@ -36,6 +36,31 @@ def source_2015() -> pd.DataFrame:
     return frame[frame["year"] == 2015].reset_index(drop=True)
 
 
+def small_model(root: Path, params: Params, train: pd.DataFrame):
+    """Fit the configured pipeline on `train` and write models/ under `root` as the train
+    stage does (model, card with its schema and hash, reference profile); the pipeline."""
+    from cauce.files import file_sha256, write_json
+    from cauce.layout import MODEL_CARD, MODEL_FILE, REFERENCE_PROFILE
+    from cauce.model import save_model
+    from cauce.pipeline.train import build_pipeline, input_schema
+    from cauce.pipeline.validate import load_contract
+    from cauce.profile import reference_profile
+
+    columns = params.features.columns
+    model = build_pipeline(params).fit(train[columns], train[params.data.target])
+    save_model(model, root / MODEL_FILE)
+    card = {
+        "threshold": params.evaluate.threshold,
+        "input_schema": input_schema(params, load_contract(ROOT / "data/contract.yaml")),
+        "model_sha256": file_sha256(root / MODEL_FILE),
+    }
+    write_json(root / MODEL_CARD, card)
+    write_json(
+        root / REFERENCE_PROFILE, reference_profile(train[columns], params.features.categorical)
+    )
+    return model
+
+
 def tool_environment(home: Path) -> dict[str, str]:
     """Environment for real git/dvc/cauce processes: this venv first, a throwaway identity."""
     return {

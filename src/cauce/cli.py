@@ -99,6 +99,17 @@ COMMANDS = {
             ),
         ),
     ),
+    "score": Command(
+        "cauce.ops.deploy:score",
+        "score a file of rows in batches with a model version",
+        (
+            Option("--input", "Parquet file, directory or glob, or a CSV file", required=True),
+            Option("--output", "the predictions, a Parquet file", required=True),
+            Option("--stage", "the model in this stage (default: prod)"),
+            Option("--version", "or this version, e.g. v0.2.0"),
+            Option("--model-dir", "or this model directory, e.g. models"),
+        ),
+    ),
     "notify": Command(
         "cauce.ops.notify:run",
         "send an event to the configured webhooks",

@@ -24,18 +24,14 @@ from cauce.layout import (
     DRIFT_RECORD,
     DRIFT_SUMMARY,
     EVALUATE_METRICS,
-    MODEL_CARD,
-    MODEL_FILE,
     PARAMS,
-    REFERENCE_PROFILE,
     SCORE_PROFILE,
 )
 from cauce.metrics import compute_all
-from cauce.model import save_model, score
+from cauce.model import score
 from cauce.pipeline.prepare import split
-from cauce.pipeline.train import build_pipeline
-from cauce.profile import numeric_profile, reference_profile
-from tests.conftest import ROOT
+from cauce.profile import numeric_profile
+from tests.conftest import ROOT, small_model
 
 pytestmark = pytest.mark.slow
 
@@ -50,11 +46,7 @@ def checkout(tmp_path_factory, params, source_2015) -> Path:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / path, root / path)
     train, test = split(source_2015.sample(n=6000, random_state=0), params)
-    columns = params.features.columns
-    model = build_pipeline(params).fit(train[columns], train[params.data.target])
-    save_model(model, root / MODEL_FILE)
-    write_json(root / MODEL_CARD, {"threshold": params.evaluate.threshold})
-    write_json(root / REFERENCE_PROFILE, reference_profile(train[columns], ["MAR", "SEX"]))
+    model = small_model(root, params, train)
     probability = score(model, test)
     write_json(root / SCORE_PROFILE, numeric_profile(probability))
     y = test[params.data.target].to_numpy()
@@ -91,7 +83,7 @@ def test_a_batch_like_the_test_split_passes_and_gets_every_output(checkout):
     assert not written["performance"]["degraded"]
     assert (checkout / DRIFT_SUMMARY).read_text().startswith("## Drift report: batch.parquet")
     page = (checkout / DRIFT_PAGE).read_text()
-    assert page.count("data:image/png;base64,") == 17  # 15 features, MAR/SEX codes, scores
+    assert page.count("data:image/png;base64,") == 17  # 16 features and the scores
     assert len(list((checkout / DRIFT_PLOTS).glob("*.png"))) == 17
 
 

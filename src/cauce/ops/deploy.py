@@ -128,6 +128,34 @@ def serve(
     return 0
 
 
+def score(
+    params: Params,
+    input: str,
+    output: str,
+    stage: str | None = None,
+    version: str | None = None,
+    model_dir: str | None = None,
+) -> int:
+    """`cauce score`: a file, directory or glob of rows scored with the model in `stage`
+    (prod by default), a `version`, or `model_dir`."""
+    from cauce.serving import batch
+
+    if sum(option is not None for option in (stage, version, model_dir)) > 1:
+        raise CauceError("give one of --stage, --version or --model-dir")
+    if model_dir is not None:
+        directory, name = Path(model_dir), f"{model_dir} (this checkout)"
+    elif version is not None:
+        name = version.rpartition("@")[2]
+        directory = SERVED_MODELS / name
+        if not (directory / SERVING_INFO).exists():
+            package(params, name, str(directory))
+    else:
+        name, directory = staged(params, stage or registry.PRODUCTION)
+    summary = batch.run(directory, input, Path(output), params.data.id_column, name)
+    print(batch.describe(summary))
+    return 0
+
+
 def staged(params: Params, stage: str) -> tuple[str, Path]:
     """The version in `stage` and its packaged directory (packaged on first use)."""
     ref = registry.production_version(stage)
