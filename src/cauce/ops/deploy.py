@@ -146,9 +146,7 @@ def score(
         directory, name = Path(model_dir), f"{model_dir} (this checkout)"
     elif version is not None:
         name = version.rpartition("@")[2]
-        directory = SERVED_MODELS / name
-        if not (directory / SERVING_INFO).exists():
-            package(params, name, str(directory))
+        directory = packaged(params, name)
     else:
         name, directory = staged(params, stage or registry.PRODUCTION)
     summary = batch.run(directory, input, Path(output), params.data.id_column, name)
@@ -162,10 +160,15 @@ def staged(params: Params, stage: str) -> tuple[str, Path]:
     if ref is None:
         raise CauceError(f"no version is in stage {stage!r}: run cauce release first")
     version = ref.rpartition("@")[2]
+    return version, packaged(params, version, stage)
+
+
+def packaged(params: Params, version: str, stage: str | None = None) -> Path:
+    """The version's packaged directory under .cauce/models (packaged on first use)."""
     directory = SERVED_MODELS / version
     if not (directory / SERVING_INFO).exists():
         package(params, version, str(directory), stage)
-    return version, directory
+    return directory
 
 
 def monitor(
