@@ -9,7 +9,7 @@ UV := .tools/bin/uv
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup run test lint hooks outputs tags
+.PHONY: help setup run test lint hooks outputs tags bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test: setup  ## every test (pytest exits 5 when it collects none: that is a fail
 	pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
+
+bench: run  ## measure batch scoring against in-process predict_proba (benchmarks/results/)
+	python benchmarks/batch.py
 
 lint: setup  ## every pre-commit hook on every file, as the PR's lint job runs them
 	pre-commit run --all-files

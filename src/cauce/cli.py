@@ -103,11 +103,20 @@ COMMANDS = {
         "cauce.ops.deploy:score",
         "score a file of rows in batches with a model version",
         (
-            Option("--input", "Parquet file, directory or glob, or a CSV file", required=True),
+            Option(
+                "--input",
+                "Parquet file, directory or glob, or a CSV file (default: data.source)",
+            ),
             Option("--output", "the predictions, a Parquet file", required=True),
             Option("--stage", "the model in this stage (default: prod)"),
             Option("--version", "or this version, e.g. v0.2.0"),
             Option("--model-dir", "or this model directory, e.g. models"),
+            Option(
+                "--engine",
+                "local (record batches) or dask (default: %(default)s)",
+                default="local",
+            ),
+            Option("--scheduler", "with --engine dask: a cluster's scheduler address"),
         ),
     ),
     "notify": Command(
@@ -116,7 +125,7 @@ COMMANDS = {
         (
             Option(
                 "--event",
-                "drift, contract-breach, release, promotion, hold, deploy or rollback",
+                "drift, contract-breach, release, promotion, hold, deploy, rollback or scored",
                 required=True,
             ),
             Option("--title", "one line saying what happened", required=True),

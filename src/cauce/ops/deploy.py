@@ -130,16 +130,24 @@ def serve(
 
 def score(
     params: Params,
-    input: str,
     output: str,
+    input: str | None = None,
     stage: str | None = None,
     version: str | None = None,
     model_dir: str | None = None,
+    engine: str = "local",
+    scheduler: str | None = None,
 ) -> int:
     """`cauce score`: a file, directory or glob of rows scored with the model in `stage`
-    (prod by default), a `version`, or `model_dir`."""
+    (prod by default), a `version`, or `model_dir`; on this machine or on Dask. The input
+    is data.source unless given."""
     from cauce.serving import batch
 
+    location = input or params.data.source
+    if engine not in ("local", "dask"):
+        raise CauceError(f"--engine {engine}: choose local or dask")
+    if scheduler is not None and engine != "dask":
+        raise CauceError("--scheduler is for --engine dask")
     if sum(option is not None for option in (stage, version, model_dir)) > 1:
         raise CauceError("give one of --stage, --version or --model-dir")
     if model_dir is not None:
@@ -149,7 +157,12 @@ def score(
         directory = packaged(params, name)
     else:
         name, directory = staged(params, stage or registry.PRODUCTION)
-    summary = batch.run(directory, input, Path(output), params.data.id_column, name)
+    if engine == "dask":
+        summary = batch.run_dask(
+            directory, location, Path(output), params.data.id_column, name, scheduler
+        )
+    else:
+        summary = batch.run(directory, location, Path(output), params.data.id_column, name)
     print(batch.describe(summary))
     return 0
 

@@ -1,11 +1,12 @@
 """`cauce notify --event EVENT --title TEXT`: tell the team's webhooks what happened.
 
 One event (drift, a contract breach, a release, a promotion, a hold, a deploy, a
-rollback) goes to every receiver the environment configures: a Slack incoming webhook
-(CAUCE_SLACK_WEBHOOK_URL) and a generic JSON receiver signed the Standard Webhooks way
-(CAUCE_WEBHOOK_URL with CAUCE_WEBHOOK_SECRET, https://www.standardwebhooks.com). The
-URLs and the secret are repository secrets in Actions: they are read from the
-environment only and never written or printed; logs and errors name the receiver's kind.
+rollback, a batch scored) goes to every receiver the environment configures: a Slack
+incoming webhook (CAUCE_SLACK_WEBHOOK_URL) and a generic JSON receiver signed the
+Standard Webhooks way (CAUCE_WEBHOOK_URL with CAUCE_WEBHOOK_SECRET,
+https://www.standardwebhooks.com). The URLs and the secret are repository secrets in
+Actions: they are read from the environment only and never written or printed; logs and
+errors name the receiver's kind.
 
 The event is written to reports/notify/ before anything is sent and rewritten with what
 each receiver answered, so a receiver that stays down loses nothing: the command exits
@@ -40,7 +41,16 @@ from cauce.config import NotifyParams, Params
 from cauce.files import write_json
 from cauce.layout import NOTIFICATIONS
 
-EVENTS = ("drift", "contract-breach", "release", "promotion", "hold", "deploy", "rollback")
+EVENTS = (
+    "drift",
+    "contract-breach",
+    "release",
+    "promotion",
+    "hold",
+    "deploy",
+    "rollback",
+    "scored",
+)
 SLACK_URL = "CAUCE_SLACK_WEBHOOK_URL"
 WEBHOOK_URL = "CAUCE_WEBHOOK_URL"
 WEBHOOK_SECRET = "CAUCE_WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a secret

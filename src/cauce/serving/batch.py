@@ -1,20 +1,24 @@
 """Batch scoring (`cauce score`): a model version applied to files larger than memory.
 
 The input (a Parquet file, a directory or glob of them, or a CSV file) is read in record
-batches with pyarrow, so memory follows the batch size, not the file. Each batch is
-checked against the model's input schema (from the data contract, carried in
-model.json): rows that break it go to a quarantine file with the column and the rule,
-the rest are scored with the one scoring function evaluate and the API use. Outputs are
-written beside their final names and renamed into place only when complete, so a crash
-leaves the previous output as it was.
+batches with pyarrow, so memory follows the batch size, not the file; or, with the Dask
+engine, as partitions on a cluster's workers. Both engines run one function per batch,
+`judge`: each row is checked against the model's input schema (from the data contract,
+carried in model.json); rows that break it go to a quarantine with the column and the
+rule, the rest are scored with the one scoring function evaluate and the API use.
+Outputs are written beside their final names and renamed into place only when complete,
+so a crash leaves the previous output as it was.
 """
 
 from __future__ import annotations
 
 import glob
 import logging
+import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cauce import DataError
-from cauce.files import atomic_path, write_json
+from cauce import CauceError, DataError
+from cauce.files import atomic_directory, atomic_path, write_json
 from cauce.model import score
-from cauce.serving.app import ServedModel
 
 log = logging.getLogger("cauce")
 
@@ -53,8 +56,14 @@ def outputs(output: Path) -> tuple[Path, Path]:
     return output.with_name(f"{stem}.quarantine.parquet"), output.with_name(f"{stem}.summary.json")
 
 
-def dataset(location: str) -> Any:
-    """A pyarrow dataset over a file, a directory or a glob of Parquet files, or a CSV."""
+def dataset(location: str, model: Model) -> Any:
+    """A pyarrow dataset over a file, a directory or a glob of Parquet files, or a CSV.
+
+    A CSV's features are read as text: a reader that guessed a type from the first rows
+    would fail on a later bad value instead of quarantining its row.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as csv
     import pyarrow.dataset as ds
 
     sources: str | list[str] = location
@@ -62,20 +71,32 @@ def dataset(location: str) -> Any:
         sources = sorted(glob.glob(location))  # noqa: PTH207 - absolute patterns too
         if not sources:
             raise DataError(f"--input {location}: no file matches")
-    csv = location.lower().endswith((".csv", ".csv.gz"))
+    file_format: Any = "parquet"
+    if location.lower().endswith((".csv", ".csv.gz")):
+        textual = {column["name"]: pa.string() for column in model.schema}
+        options = csv.ConvertOptions(column_types=textual, strings_can_be_null=True)
+        file_format = ds.CsvFileFormat(convert_options=options)
     try:
-        return ds.dataset(sources, format="csv" if csv else "parquet")
+        source = ds.dataset(sources, format=file_format)
     except (OSError, ValueError) as error:
         raise DataError(f"--input {location}: cannot be read: {error}") from None
+    absent = [name for name in model.columns if name not in source.schema.names]
+    if absent:
+        raise DataError(f"--input {location}: columns the model needs are missing: {absent}")
+    return source
 
 
 def problems(frame: pd.DataFrame, schema: list[dict[str, Any]]) -> pd.Series:
-    """Per row, every rule of the input schema it breaks ("AGEP: range [0, 99]; …"), or ""."""
-    reasons = pd.Series("", index=frame.index, dtype=object)
+    """Per row, every rule of the input schema it breaks ("AGEP: range [0, 99]; …"), or "".
+
+    The checks are whole-column operations; text is built only for the rows that break a
+    rule, which are few, so a clean batch costs a handful of vector comparisons.
+    """
+    reasons = np.full(len(frame), "", dtype=object)
 
     def add(broken: pd.Series, reason: str) -> None:
-        broken = broken.fillna(False).astype(bool)
-        reasons[broken] = reasons[broken] + np.where(reasons[broken] == "", "", "; ") + reason
+        for row in np.flatnonzero(broken.fillna(False).to_numpy(dtype=bool)):
+            reasons[row] = f"{reasons[row]}; {reason}" if reasons[row] else reason
 
     for column in schema:
         name = column["name"]
@@ -96,7 +117,63 @@ def problems(frame: pd.DataFrame, schema: list[dict[str, Any]]) -> pd.Series:
                 values > (np.inf if high is None else high)
             )
             add(values.notna() & outside, f"{name}: range [{low}, {high}]")
-    return reasons
+    return pd.Series(reasons, index=frame.index, dtype="str")
+
+
+@dataclass(frozen=True)
+class Model:
+    """What scoring a batch needs; on Dask, sent once to each worker."""
+
+    pipeline: Any
+    schema: list[dict[str, Any]]
+    threshold: float
+    version: str
+    id_column: str
+
+    @classmethod
+    def from_directory(cls, directory: Path, version: str, id_column: str) -> Model:
+        # Imported here: Dask workers import this module for `judge`, and need no web app.
+        from cauce.serving.app import ServedModel
+
+        served = ServedModel.from_directory(directory, version)
+        served.verify()
+        return cls(served.load(), served.card["input_schema"], served.threshold, version, id_column)
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns scoring reads: the id, then the model's features."""
+        return [self.id_column, *(column["name"] for column in self.schema)]
+
+
+def judge(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
+    """`frame` with each row's probability, label and version, or the rules it breaks.
+
+    The one per-batch function of both engines. A row with a `quarantine_reason` is not
+    scored (its probability is NaN). Features read as text (CSV) are made numbers once
+    their rows pass the checks, so the scores do not depend on how a reader typed them.
+    """
+    reasons = problems(frame, model.schema)
+    passed = (reasons == "").to_numpy()
+    good = frame[passed]
+    numeric = [c["name"] for c in model.schema if c["type"] != "string"]
+    textual = [name for name in numeric if not pd.api.types.is_numeric_dtype(good[name])]
+    good = good.assign(**{name: pd.to_numeric(good[name]) for name in textual})
+    probability = np.full(len(frame), np.nan)
+    if passed.any():
+        probability[passed] = score(model.pipeline, good)
+    return frame.assign(
+        probability=probability,
+        label=(probability >= model.threshold).astype("int8"),
+        model_version=pd.Series(model.version, index=frame.index, dtype="str"),
+        **{REASON: reasons},
+    )
+
+
+def split(judged: Any, model: Model) -> tuple[Any, Any]:
+    """The predictions and the quarantined rows of a judged pandas or Dask frame."""
+    scored = judged[REASON] == ""
+    predictions = judged[scored][[model.id_column, "probability", "label", "model_version"]]
+    return predictions, judged[~scored][[*model.columns, REASON]]
 
 
 def run(
@@ -107,72 +184,174 @@ def run(
     version: str,
     batch_rows: int = BATCH_ROWS,
 ) -> Summary:
-    """Score `location` with the model in `directory`; write predictions and quarantine."""
+    """Score `location` with the model in `directory` on this machine, batch by batch."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    served = ServedModel.from_directory(directory, version)
-    served.verify()
-    pipeline = served.load()
-    schema = served.card["input_schema"]
-    source = dataset(location)
-    needed = [id_column, *(column["name"] for column in schema)]
-    absent = [name for name in needed if name not in source.schema.names]
-    if absent:
-        raise DataError(f"--input {location}: columns the model needs are missing: {absent}")
+    model = Model.from_directory(directory, version, id_column)
+    source = dataset(location, model)
     started = time.perf_counter()
-    quarantine, summary_file = outputs(output)
-    read = scored = set_aside = 0
+    quarantine, _ = outputs(output)
+    read = set_aside = 0
     progress = _progress(source.count_rows())
     with atomic_path(output) as staged:
         staged_quarantine = staged.with_name(f"{staged.name}.quarantine")
-        predictions = quarantined = None
+        writers: dict[Path, Any] = {}
+
+        def write(frame: pd.DataFrame, path: Path) -> None:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if path not in writers:
+                writers[path] = pq.ParquetWriter(path, table.schema)
+            writers[path].write_table(table.cast(writers[path].schema))
+
         try:
-            for batch in source.to_batches(columns=needed, batch_size=batch_rows):
-                frame = batch.to_pandas()
-                reasons = problems(frame, schema)
-                good = frame[reasons == ""]
-                probability = score(pipeline, good) if len(good) else np.empty(0)
-                result = pa.table(
-                    {
-                        id_column: good[id_column].to_numpy(),
-                        "probability": probability,
-                        "label": (probability >= served.threshold).astype("int8"),
-                        "model_version": pa.array([version] * len(good), pa.string()),
-                    }
-                )
-                predictions = predictions or pq.ParquetWriter(staged, result.schema)
-                predictions.write_table(result)
-                bad = frame[reasons != ""].assign(**{REASON: reasons[reasons != ""]})
+            # Read on demand, no read-ahead: a threaded scanner decodes files faster than
+            # they are scored and buffers them, so memory would grow with the input.
+            batches = source.to_batches(
+                columns=model.columns,
+                batch_size=batch_rows,
+                batch_readahead=0,
+                fragment_readahead=0,
+                use_threads=False,
+            )
+            for batch in batches:
+                predictions, bad = split(judge(batch.to_pandas(), model), model)
+                write(predictions, staged)
                 if len(bad):
-                    table = pa.Table.from_pandas(bad, preserve_index=False)
-                    quarantined = quarantined or pq.ParquetWriter(staged_quarantine, table.schema)
-                    quarantined.write_table(table.cast(quarantined.schema))
-                read += len(frame)
-                scored += len(good)
+                    write(bad, staged_quarantine)
+                read += batch.num_rows
                 set_aside += len(bad)
-                progress(len(frame))
+                progress(batch.num_rows)
         except BaseException:
             staged_quarantine.unlink(missing_ok=True)
             raise
         finally:
-            for writer in (predictions, quarantined):
-                if writer is not None:
-                    writer.close()
-        if predictions is None:
+            for writer in writers.values():
+                writer.close()
+        if not read:
             raise DataError(f"--input {location}: no rows")
-        if quarantined is not None:
+        if set_aside:
             staged_quarantine.replace(quarantine)
-    if quarantined is None:
+    if not set_aside:
         quarantine.unlink(missing_ok=True)  # an earlier run's quarantine is not this run's
-    seconds = time.perf_counter() - started
+    return _summarise(location, output, model, read, set_aside, time.perf_counter() - started)
+
+
+def run_dask(
+    directory: Path,
+    location: str,
+    output: Path,
+    id_column: str,
+    version: str,
+    scheduler: str | None = None,
+) -> Summary:
+    """The same job on Dask: one task per input partition (a file or a row group), the
+    model sent once to each worker, predictions and quarantine as partitioned Parquet
+    directories. `scheduler` is an existing cluster's address; a LocalCluster otherwise."""
+    import dask
+
+    model = Model.from_directory(directory, version, id_column)
+    quarantine, _ = outputs(output)
+    frame = _dask_frame(location, model)
+    with _client(scheduler) as client:
+        started = time.perf_counter()
+        # A named Delayed is one task in the graph (named, so the pipeline is not hashed):
+        # each worker fetches the model once, not once per partition.
+        shared = dask.delayed(model, name=f"cauce-model-{version}")
+        judged = frame.map_partitions(judge, shared, meta=judge(frame._meta, model))
+        predictions, bad = split(judged, model)
+        parts = {"name_function": "part-{:05d}.parquet".format, "write_index": False}
+        with atomic_directory(output) as staged, atomic_directory(quarantine) as aside:
+            work = client.compute(
+                [
+                    predictions.to_parquet(staged, compute=False, **parts),
+                    bad.to_parquet(aside, compute=False, **parts),
+                    judged.map_partitions(len).sum(),
+                    (~judged[REASON].eq("")).sum(),
+                ]
+            )
+            if sys.stderr.isatty():
+                from distributed import progress
+
+                progress(work)
+            _, _, read, set_aside = client.gather(work)
+            if not read:
+                raise DataError(f"--input {location}: no rows")
+            _drop_empty_parts(aside)
+        seconds = time.perf_counter() - started
+    if not set_aside:
+        shutil.rmtree(quarantine)  # an earlier run's quarantine is not this run's
+    return _summarise(location, output, model, int(read), int(set_aside), seconds)
+
+
+def _dask_frame(location: str, model: Model) -> Any:
+    """The input as a Dask DataFrame of the columns scoring reads (a CSV's features as
+    text, as the local engine reads them)."""
+    import dask.dataframe as dd
+
+    try:
+        if location.lower().endswith((".csv", ".csv.gz")):
+            textual = {column["name"]: "str" for column in model.schema}
+            frame = dd.read_csv(location, dtype=textual)
+        else:
+            frame = dd.read_parquet(location)
+    except (OSError, ValueError) as error:
+        raise DataError(f"--input {location}: cannot be read: {error}") from None
+    absent = [name for name in model.columns if name not in frame.columns]
+    if absent:
+        raise DataError(f"--input {location}: columns the model needs are missing: {absent}")
+    return frame[model.columns]
+
+
+@contextmanager
+def _client(scheduler: str | None) -> Iterator[Any]:
+    """A client of the cluster at `scheduler`, or of a LocalCluster of two workers."""
+    import dask
+
+    dask.config.set({"logging.distributed": "warning"})  # not a line per worker event
+    from distributed import Client, LocalCluster
+
+    if scheduler is None:
+        with (
+            LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster, set_as_default=False) as client,
+        ):
+            yield client
+        return
+    try:
+        client = Client(scheduler, timeout="20s", set_as_default=False)
+    except OSError as error:
+        message = f"--scheduler {scheduler}: cannot reach a Dask scheduler: {error}"
+        raise CauceError(message) from None
+    with client:
+        yield client
+
+
+def _drop_empty_parts(directory: Path) -> None:
+    """Quarantine parts with no rows say nothing: most partitions have none."""
+    import pyarrow.parquet as pq
+
+    for part in directory.glob("part-*.parquet"):
+        if pq.read_metadata(part).num_rows == 0:
+            part.unlink()
+
+
+def _summarise(
+    location: str, output: Path, model: Model, read: int, set_aside: int, seconds: float
+) -> Summary:
+    """The run's summary, also written beside the output."""
+    quarantine, summary_file = outputs(output)
     summary = Summary(
         location,
         str(output),
         str(quarantine) if set_aside else "",
-        version,
+        model.version,
         read,
-        scored,
+        read - set_aside,
         set_aside,
         round(seconds, 3),
         round(read / seconds, 1) if seconds else 0.0,
