@@ -93,27 +93,31 @@ def test_the_whole_source_scored_in_batches_equals_the_in_process_scores(checkou
     assert not (checkout / "out/dask.quarantine.parquet").exists()
 
 
-def test_rows_that_break_the_schema_are_quarantined_and_the_rest_scored(checkout, tmp_path):
-    rows = pd.read_parquet(SOURCE).head(1000).astype({"AGEP": object, "MAR": "Int64"})
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_rows_that_break_the_schema_are_quarantined_and_the_rest_scored(checkout, tmp_path, engine):
+    rows = pd.read_parquet(SOURCE).head(1000).astype({"AGEP": object, "id": "Int64"})
     rows.loc[0, "MAR"] = 9
     rows.loc[1, "AGEP"] = "forty"
     rows.loc[2, "AGEP"] = 120
+    rows.loc[3, "id"] = None  # its score could be joined to nothing
     file = tmp_path / "batch.csv"
     rows.to_csv(file, index=False)
-    result = run_score(checkout, file, "out/csv.parquet")
+    result = run_score(checkout, file, f"out/csv-{engine}.parquet", "--engine", engine)
     assert result.returncode == 0, result.stderr
-    assert "1,000 rows read, 997 scored" in result.stdout
-    assert "3 quarantined (out/csv.quarantine.parquet)" in result.stdout
-    quarantine = pd.read_parquet(checkout / "out/csv.quarantine.parquet")
-    reasons = dict(zip(quarantine["id"], quarantine["quarantine_reason"], strict=True))
+    assert "1,000 rows read, 996 scored" in result.stdout
+    assert f"4 quarantined (out/csv-{engine}.quarantine.parquet)" in result.stdout
+    quarantine = pd.read_parquet(checkout / f"out/csv-{engine}.quarantine.parquet")
+    assert quarantine["quarantine_reason"].tolist() == [
+        "MAR: allowed codes",
+        "AGEP: type integer",
+        "AGEP: range [0.0, 99.0]",
+        "id: no missing values",
+    ]
     ids = rows["id"].tolist()
-    assert reasons == {
-        ids[0]: "MAR: allowed codes",
-        ids[1]: "AGEP: type integer",
-        ids[2]: "AGEP: range [0.0, 99.0]",
-    }
-    scored = pd.read_parquet(checkout / "out/csv.parquet")
-    assert scored["id"].tolist() == ids[3:]
+    assert quarantine["id"].tolist()[:3] == ids[:3]
+    assert quarantine["AGEP"].tolist()[:3] == ["62", "forty", "120"]  # as the file has them
+    scored = pd.read_parquet(checkout / f"out/csv-{engine}.parquet")
+    assert scored["id"].tolist() == ids[4:]
 
 
 def test_dask_on_many_small_files_with_empty_ones_equals_the_local_engine(checkout, tmp_path):

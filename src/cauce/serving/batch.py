@@ -86,8 +86,11 @@ def dataset(location: str, model: Model) -> Any:
     return source
 
 
-def problems(frame: pd.DataFrame, schema: list[dict[str, Any]]) -> pd.Series:
-    """Per row, every rule of the input schema it breaks ("AGEP: range [0, 99]; …"), or "".
+def problems(
+    frame: pd.DataFrame, schema: list[dict[str, Any]], required: tuple[str, ...] = ()
+) -> pd.Series:
+    """Per row, every rule of the input schema it breaks ("AGEP: range [0, 99]; …"), or "",
+    and a missing value in a `required` column (the id: a score nobody can join is lost).
 
     The checks are whole-column operations; text is built only for the rows that break a
     rule, which are few, so a clean batch costs a handful of vector comparisons.
@@ -98,6 +101,8 @@ def problems(frame: pd.DataFrame, schema: list[dict[str, Any]]) -> pd.Series:
         for row in np.flatnonzero(broken.fillna(False).to_numpy(dtype=bool)):
             reasons[row] = f"{reasons[row]}; {reason}" if reasons[row] else reason
 
+    for name in required:
+        add(frame[name].isna(), f"{name}: no missing values")
     for column in schema:
         name = column["name"]
         raw = frame[name]
@@ -152,7 +157,7 @@ def judge(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
     scored (its probability is NaN). Features read as text (CSV) are made numbers once
     their rows pass the checks, so the scores do not depend on how a reader typed them.
     """
-    reasons = problems(frame, model.schema)
+    reasons = problems(frame, model.schema, required=(model.id_column,))
     passed = (reasons == "").to_numpy()
     good = frame[passed]
     numeric = [c["name"] for c in model.schema if c["type"] != "string"]
