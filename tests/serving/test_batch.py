@@ -126,7 +126,8 @@ def test_dask_on_many_small_files_with_empty_ones_equals_the_local_engine(checko
     parts = tmp_path / "parts"
     parts.mkdir()
     for number, start in enumerate(range(0, len(rows), 200)):  # 25 files of 200 rows
-        rows.iloc[start : start + 200].to_parquet(parts / f"part-{number:03d}.parquet")
+        # part-2 before part-10 on both engines
+        rows.iloc[start : start + 200].to_parquet(parts / f"part-{number}.parquet")
     rows.head(0).to_parquet(parts / "part-100.parquet")  # no rows at all
     rows.iloc[[10]].to_parquet(parts / "part-101.parquet")  # nothing to score
     local = run_score(checkout, parts, "out/parts.parquet")
@@ -178,8 +179,30 @@ def test_a_missing_column_or_file_is_an_error_naming_it(checkout, tmp_path, engi
         checkout, tmp_path / "absent.parquet", "out/none.parquet", "--engine", engine
     )
     assert result.returncode == 1
-    assert f"--input {tmp_path / 'absent.parquet'}: cannot be read" in result.stderr
+    assert f"--input {tmp_path / 'absent.parquet'}: not found" in result.stderr
     assert not (checkout / "out/none.parquet").exists()
+
+
+def test_unreadable_input_and_the_other_engines_output_are_clear_errors(checkout, tmp_path):
+    source = pd.read_parquet(SOURCE).head(200)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    source.head(100).to_parquet(mixed / "a.parquet")
+    later = source.tail(100).astype({"AGEP": float})
+    later.iloc[0, later.columns.get_loc("AGEP")] = 12.5  # the first file says integers
+    later.to_parquet(mixed / "b.parquet")
+    result = run_score(checkout, mixed, "out/mixed.parquet")
+    assert result.returncode == 1
+    assert f"--input {mixed}: cannot be read: Float value 12.5" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (checkout / "out/mixed.parquet").exists()
+    # a file the local engine wrote is not replaced by Dask's directory
+    assert run_score(checkout, mixed / "a.parquet", "out/kind.parquet").returncode == 0
+    before = (checkout / "out/kind.parquet").read_bytes()
+    result = run_score(checkout, mixed / "a.parquet", "out/kind.parquet", "--engine", "dask")
+    assert result.returncode == 1
+    assert "out/kind.parquet is a file the local engine wrote" in result.stderr
+    assert (checkout / "out/kind.parquet").read_bytes() == before
 
 
 def test_a_killed_run_leaves_the_previous_output_intact(checkout, tmp_path, tenfold):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import re
 import shutil
 import sys
 import time
@@ -56,34 +57,53 @@ def outputs(output: Path) -> tuple[Path, Path]:
     return output.with_name(f"{stem}.quarantine.parquet"), output.with_name(f"{stem}.summary.json")
 
 
+def is_csv(location: str) -> bool:
+    return location.lower().endswith((".csv", ".csv.gz"))
+
+
 def dataset(location: str, model: Model) -> Any:
-    """A pyarrow dataset over a file, a directory or a glob of Parquet files, or a CSV.
+    """A pyarrow dataset over a file, a directory or a glob of Parquet files, or a CSV; a
+    local path or a URL fsspec reads (s3://, gs://, https://, …). Both engines read the
+    files it finds, in its order, and neither starts unless the columns are there.
 
     A CSV's features are read as text: a reader that guessed a type from the first rows
     would fail on a later bad value instead of quarantining its row.
     """
+    import fsspec
     import pyarrow as pa
     import pyarrow.csv as csv
     import pyarrow.dataset as ds
 
-    sources: str | list[str] = location
-    if any(char in location for char in "*?[") and "://" not in location:
-        sources = sorted(glob.glob(location))  # noqa: PTH207 - absolute patterns too
+    filesystem, path = (None, location)
+    if "://" in location:
+        filesystem, path = fsspec.core.url_to_fs(location)
+    sources: str | list[str] = path
+    if any(char in path for char in "*?["):
+        sources = sorted(filesystem.glob(path) if filesystem else glob.glob(path))  # noqa: PTH207
         if not sources:
             raise DataError(f"--input {location}: no file matches")
     file_format: Any = "parquet"
-    if location.lower().endswith((".csv", ".csv.gz")):
+    if is_csv(location):
         textual = {column["name"]: pa.string() for column in model.schema}
         options = csv.ConvertOptions(column_types=textual, strings_can_be_null=True)
         file_format = ds.CsvFileFormat(convert_options=options)
     try:
-        source = ds.dataset(sources, format=file_format)
-    except (OSError, ValueError) as error:
+        found = ds.dataset(sources, format=file_format, filesystem=filesystem)
+        # part-2 before part-10, as Dask orders them: both engines read the same order.
+        files = sorted(found.files, key=_natural)
+        source = ds.dataset(files, format=file_format, filesystem=found.filesystem)
+    except FileNotFoundError:
+        raise DataError(f"--input {location}: not found") from None
+    except (OSError, ValueError, pa.ArrowException) as error:
         raise DataError(f"--input {location}: cannot be read: {error}") from None
     absent = [name for name in model.columns if name not in source.schema.names]
     if absent:
         raise DataError(f"--input {location}: columns the model needs are missing: {absent}")
     return source
+
+
+def _natural(name: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def problems(
@@ -134,6 +154,7 @@ class Model:
     threshold: float
     version: str
     id_column: str
+    sha256: str  # the model file's, from model.json: names it on a shared Dask scheduler
 
     @classmethod
     def from_directory(cls, directory: Path, version: str, id_column: str) -> Model:
@@ -142,7 +163,15 @@ class Model:
 
         served = ServedModel.from_directory(directory, version)
         served.verify()
-        return cls(served.load(), served.card["input_schema"], served.threshold, version, id_column)
+        card = served.card
+        return cls(
+            served.load(),
+            card["input_schema"],
+            served.threshold,
+            version,
+            id_column,
+            str(card["model_sha256"]),
+        )
 
     @property
     def columns(self) -> list[str]:
@@ -157,6 +186,10 @@ def judge(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
     scored (its probability is NaN). Features read as text (CSV) are made numbers once
     their rows pass the checks, so the scores do not depend on how a reader typed them.
     """
+    ids = frame[model.id_column]
+    if pd.api.types.is_float_dtype(ids) and (ids.dropna() % 1 == 0).all():
+        # Integer ids with a gap arrive as floats: keep them integers (the gap is quarantined).
+        frame = frame.assign(**{model.id_column: ids.astype("Int64")})
     reasons = problems(frame, model.schema, required=(model.id_column,))
     passed = (reasons == "").to_numpy()
     good = frame[passed]
@@ -197,8 +230,9 @@ def run(
     source = dataset(location, model)
     started = time.perf_counter()
     quarantine, _ = outputs(output)
+    _refuse_other_kind(directory=False, paths=(output, quarantine))
     read = set_aside = 0
-    progress = _progress(source.count_rows())
+    progress = _progress(source)
     with atomic_path(output) as staged:
         staged_quarantine = staged.with_name(f"{staged.name}.quarantine")
         writers: dict[Path, Any] = {}
@@ -227,8 +261,9 @@ def run(
                 read += batch.num_rows
                 set_aside += len(bad)
                 progress(batch.num_rows)
-        except BaseException:
+        except BaseException as error:
             staged_quarantine.unlink(missing_ok=True)
+            _unreadable(location, error)
             raise
         finally:
             for writer in writers.values():
@@ -253,16 +288,20 @@ def run_dask(
     """The same job on Dask: one task per input partition (a file or a row group), the
     model sent once to each worker, predictions and quarantine as partitioned Parquet
     directories. `scheduler` is an existing cluster's address; a LocalCluster otherwise."""
-    import dask
+    try:
+        import dask
+    except ImportError:
+        raise CauceError("--engine dask needs the dask extra: uv sync --extra dask") from None
 
     model = Model.from_directory(directory, version, id_column)
     quarantine, _ = outputs(output)
-    frame = _dask_frame(location, model)
+    _refuse_other_kind(directory=True, paths=(output, quarantine))
+    frame = _dask_frame(location, dataset(location, model), model)
     with _client(scheduler) as client:
         started = time.perf_counter()
-        # A named Delayed is one task in the graph (named, so the pipeline is not hashed):
-        # each worker fetches the model once, not once per partition.
-        shared = dask.delayed(model, name=f"cauce-model-{version}")
+        # A named Delayed is one task in the graph (named by the model file's hash, so the
+        # pipeline is not hashed): each worker fetches the model once, not per partition.
+        shared = dask.delayed(model, name=f"cauce-model-{model.sha256[:16]}")
         judged = frame.map_partitions(judge, shared, meta=judge(frame._meta, model))
         predictions, bad = split(judged, model)
         parts = {"name_function": "part-{:05d}.parquet".format, "write_index": False}
@@ -279,7 +318,11 @@ def run_dask(
                 from distributed import progress
 
                 progress(work)
-            _, _, read, set_aside = client.gather(work)
+            try:
+                _, _, read, set_aside = client.gather(work)
+            except Exception as error:
+                _unreadable(location, error)
+                raise
             if not read:
                 raise DataError(f"--input {location}: no rows")
             _drop_empty_parts(aside)
@@ -289,23 +332,55 @@ def run_dask(
     return _summarise(location, output, model, int(read), int(set_aside), seconds)
 
 
-def _dask_frame(location: str, model: Model) -> Any:
-    """The input as a Dask DataFrame of the columns scoring reads (a CSV's features as
-    text, as the local engine reads them)."""
+def _dask_frame(location: str, source: Any, model: Model) -> Any:
+    """The files `source` found, in its order, as a Dask DataFrame of the columns scoring
+    reads; a CSV read as the local engine reads it (features as text, pyarrow's markers
+    of a missing value, an integer id as an integer that may be missing)."""
     import dask.dataframe as dd
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.csv as csv
 
+    files = list(source.files)
+    if "://" in location:
+        filesystem = fsspec.core.url_to_fs(location)[0]
+        files = [filesystem.unstrip_protocol(name) for name in files]
     try:
-        if location.lower().endswith((".csv", ".csv.gz")):
-            textual = {column["name"]: "str" for column in model.schema}
-            frame = dd.read_csv(location, dtype=textual)
-        else:
-            frame = dd.read_parquet(location)
+        if not is_csv(location):
+            return dd.read_parquet(files, columns=model.columns)
+        dtype = {column["name"]: "str" for column in model.schema}
+        if pa.types.is_integer(source.schema.field(model.id_column).type):
+            dtype[model.id_column] = "Int64"
+        return dd.read_csv(
+            files,
+            usecols=model.columns,
+            dtype=dtype,
+            na_values=csv.ConvertOptions().null_values,
+            keep_default_na=False,
+            blocksize=None if location.lower().endswith(".gz") else "default",
+        )[model.columns]
     except (OSError, ValueError) as error:
         raise DataError(f"--input {location}: cannot be read: {error}") from None
-    absent = [name for name in model.columns if name not in frame.columns]
-    if absent:
-        raise DataError(f"--input {location}: columns the model needs are missing: {absent}")
-    return frame[model.columns]
+
+
+def _unreadable(location: str, error: BaseException) -> None:
+    """A reader's complaint about the data (a value its type cannot hold, files whose
+    types differ) as a DataError naming the input; anything else is left as it is."""
+    import pyarrow as pa
+
+    if isinstance(error, pa.ArrowException | ValueError) and not isinstance(error, CauceError):
+        raise DataError(f"--input {location}: cannot be read: {error}") from None
+
+
+def _refuse_other_kind(directory: bool, paths: tuple[Path, ...]) -> None:
+    """The local engine writes files and Dask directories: neither replaces the other's."""
+    for path in paths:
+        if path.exists() and path.is_dir() != directory:
+            kind, engine = ("a directory", "dask") if path.is_dir() else ("a file", "local")
+            raise CauceError(
+                f"--output: {path} is {kind} the {engine} engine wrote: remove it or "
+                "write elsewhere"
+            )
 
 
 @contextmanager
@@ -321,7 +396,7 @@ def _client(scheduler: str | None) -> Iterator[Any]:
             LocalCluster(
                 n_workers=2,
                 threads_per_worker=1,
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port: never "8787 is already in use"
             ) as cluster,
             Client(cluster, set_as_default=False) as client,
         ):
@@ -365,13 +440,16 @@ def _summarise(
     return summary
 
 
-def _progress(total: int):
-    """A progress bar on a terminal; nothing otherwise (the summary line says it all)."""
+def _progress(source: Any):
+    """A progress bar on a terminal; nothing otherwise (the summary line says it all, and
+    counting a CSV's rows would read it once more)."""
     if not sys.stderr.isatty():
         return lambda _rows: None
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="rows", unit_scale=True, file=sys.stderr, leave=False)
+    bar = tqdm(
+        total=source.count_rows(), unit="rows", unit_scale=True, file=sys.stderr, leave=False
+    )
     return bar.update
 
 
