@@ -13,7 +13,6 @@ so a crash leaves the previous output as it was.
 from __future__ import annotations
 
 import glob
-import logging
 import re
 import shutil
 import sys
@@ -30,8 +29,6 @@ import pandas as pd
 from cauce import CauceError, DataError
 from cauce.files import atomic_directory, atomic_path, write_json
 from cauce.model import score
-
-log = logging.getLogger("cauce")
 
 BATCH_ROWS = 65_536
 REASON = "quarantine_reason"
