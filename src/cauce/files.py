@@ -9,20 +9,23 @@ outputs are the same bytes on every run.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from cauce.layout import TIMINGS
+
+if TYPE_CHECKING:  # pandas takes a second to import: serving imports this module without it
+    import pandas as pd
 
 log = logging.getLogger("cauce")
 
@@ -64,6 +67,23 @@ def write_json(target: Path, payload: Any) -> Path:
 
 def write_parquet(target: Path, frame: pd.DataFrame) -> Path:
     return write_with(target, lambda path: frame.to_parquet(path, index=False))
+
+
+# Every member of a canonical archive gets this date: when it was written is not content.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def canonical_zip(members: dict[str, bytes]) -> bytes:
+    """An uncompressed zip of `members` in the given order, with nothing in it that depends
+    on when or where it was written: the same members give the same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            member = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            member.create_system = 3  # unix
+            member.external_attr = 0o644 << 16
+            archive.writestr(member, data)
+    return buffer.getvalue()
 
 
 @contextmanager

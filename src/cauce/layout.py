@@ -52,6 +52,7 @@ NOTIFICATIONS = Path("reports/notify")  # every event, written before it is sent
 SERVING = Path("serving")
 SERVING_MODEL = SERVING / "model"  # the image's model directory (`cauce package`)
 SERVING_INFO = "serving.json"  # beside a packaged model: its version and test metrics
+FAST_MODEL = "model.fast.npz"  # beside a packaged model: its fast form, numpy only
 RELEASE_BODY = "release.md"  # beside the packaged model directory: the GitHub Release text
 MODEL_CARD_PAGE = "model-card.md"  # beside it (and in RELEASE_REPORTS): the model card
 

@@ -17,7 +17,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 
 from cauce import CauceError, DataError
-from cauce.files import write_bytes
+from cauce.files import canonical_zip, write_bytes
 
 # Types skops does not trust by default but a cauce pipeline needs (checked on load).
 TRUSTED_TYPES = frozenset(
@@ -36,13 +36,19 @@ TRUSTED_TYPES = frozenset(
         "sklearn.utils.validation.check_array",
     }
 )
-# Every member of the archive gets this date: the time of saving is not part of a model.
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 SCHEMA = "schema.json"
 
 
 class UntrustedModelError(CauceError):
     """A model file needs types outside the allowlist."""
+
+
+class Scorer(Protocol):
+    """A faster form of a pipeline that serving derives from it (fastpath.FastModel)."""
+
+    columns: tuple[str, ...]
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray: ...
 
 
 def canonical_bytes(pipeline: Pipeline) -> bytes:
@@ -74,19 +80,9 @@ def canonical_bytes(pipeline: Pipeline) -> bytes:
         return renamed
 
     schema = renumber(schema)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as canonical:
-        _add(canonical, SCHEMA, json.dumps(schema, indent=2).encode())
-        for old, new in names.items():
-            _add(canonical, new, archive.read(old))
-    return buffer.getvalue()
-
-
-def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
-    member = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-    member.create_system = 3  # unix
-    member.external_attr = 0o644 << 16
-    archive.writestr(member, data)
+    members = {SCHEMA: json.dumps(schema, indent=2).encode()}
+    members |= {new: archive.read(old) for old, new in names.items()}
+    return canonical_zip(members)
 
 
 def _without_runtime_settings(pipeline: Pipeline) -> Pipeline:
@@ -114,14 +110,18 @@ def load_model(path: Path) -> Pipeline:
     return sio.load(path, trusted=sorted(TRUSTED_TYPES))
 
 
-def score(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
+def score(model: Pipeline | Scorer, frame: pd.DataFrame) -> np.ndarray:
     """The probability of the positive class for each row of `frame`.
 
-    The pipeline picks the columns it was trained on, so a champion trained on other
+    The model picks the columns it was trained on, so a champion trained on other
     features can be scored on the same frame; a column it needs and `frame` lacks is named.
+    Serving passes the fast form it derived from the pipeline (equal within 1e-12).
     """
-    columns = list(pipeline.feature_names_in_)
+    pipeline = isinstance(model, Pipeline)
+    columns = list(model.feature_names_in_ if pipeline else model.columns)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(f"the data lacks columns the model needs: {', '.join(missing)}")
-    return pipeline.predict_proba(frame[columns])[:, 1]
+    if pipeline:
+        return model.predict_proba(frame[columns])[:, 1]
+    return model.score(frame)

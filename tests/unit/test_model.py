@@ -13,7 +13,8 @@ from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import threadpool_limits
 
 from cauce import DataError
-from cauce.model import ZIP_EPOCH, canonical_bytes, score
+from cauce.files import ZIP_EPOCH
+from cauce.model import canonical_bytes, score
 from cauce.pipeline.evaluate import feature_importance
 from cauce.pipeline.train import build_pipeline
 

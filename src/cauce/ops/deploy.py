@@ -85,6 +85,7 @@ def package(
 ) -> int:
     """`cauce package`: a version's model directory for serving, its card and release text."""
     # Imported here: `cauce serve --model-dir` (the image) needs none of the reporting.
+    from cauce import fastpath
     from cauce.ops.gate import Evidence
     from cauce.ops.model_card import model_card
 
@@ -100,6 +101,7 @@ def package(
     if scores is not None:
         write_json(directory / SCORE_PROFILE.name, scores)
     card = json.loads((directory / MODEL_CARD.name).read_text(encoding="utf-8"))
+    fastpath.write_beside(directory, str(card["model_sha256"]))
     page = model_card(card, name, stage or "registered", Evidence("", metrics, groups), params)
     write_text(directory.parent / MODEL_CARD_PAGE, page)
     message = tools.run("git", "tag", "--list", "--format=%(contents)", ref).stdout.strip()

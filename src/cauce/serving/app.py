@@ -6,22 +6,28 @@ rule; too many rows or too large a body is 413. The model file is refused at sta
 its hash differs from the one its metadata records. Everything served comes from the
 directory itself (schema, threshold, metrics), so any version serves with today's code;
 this module needs nothing from the pipeline's tools (no git, DVC or GTO).
+
+Requests take the lean path: orjson parses the body, pydantic checks the records as
+plain dicts, and the fast model (fastpath.py) scores them as one array. A packaged
+directory carries that fast model as arrays, so the server is ready without importing
+pandas or scikit-learn; without it, the pipeline is loaded and the fast form derived.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import pandas as pd
+import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -30,7 +36,6 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictFloat,
@@ -38,14 +43,19 @@ from pydantic import (
     StrictStr,
     TypeAdapter,
     ValidationError,
-    create_model,
 )
+from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
 from cauce import CauceError
 from cauce.config import ServeParams
+from cauce.fastpath import FastModel, FastModelFileError
 from cauce.files import file_sha256
-from cauce.layout import MODEL_CARD, MODEL_FILE, SERVING_INFO
-from cauce.model import load_model, score
+from cauce.layout import FAST_MODEL, MODEL_CARD, MODEL_FILE, SERVING_INFO
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
 
 
 class ModelIntegrityError(CauceError):
@@ -93,25 +103,45 @@ class ServedModel:
                 f"recorded in {MODEL_CARD.name}: refusing to serve it"
             )
 
-    def load(self) -> Any:
-        return load_model(self.directory / MODEL_FILE.name)
+    def load(self, packaged_fast_model: bool = False) -> FastModel | Pipeline:
+        """What scores: the fast form derived from the pipeline (its large batches go
+        through scikit-learn's trees), else the pipeline itself. With
+        `packaged_fast_model`, the fast form `cauce package` wrote when there is one:
+        numpy alone reads it, so the API is ready in a second."""
+        sha256 = str(self.card.get("model_sha256"))
+        packaged = self.directory / FAST_MODEL
+        if packaged_fast_model and packaged.exists():
+            try:
+                return FastModel.load(packaged, sha256)
+            except FastModelFileError as error:
+                log.warning("%s: deriving it from the pipeline instead", error)
+        from cauce.model import load_model  # scikit-learn: seconds to import
+
+        pipeline = load_model(self.directory / MODEL_FILE.name)
+        return FastModel.derive(pipeline, sha256) or pipeline
 
 
 _TYPES = {"integer": StrictInt, "number": StrictFloat | StrictInt, "string": StrictStr}
 
 
-def record_model(schema: list[dict[str, Any]]) -> type[BaseModel]:
-    """A pydantic model of one input record, from the model's input schema."""
+def record_type(schema: list[dict[str, Any]]) -> type:
+    """One input record as a TypedDict, from the model's input schema: validated records
+    stay the dicts they arrived as (no object per record)."""
     fields: dict[str, Any] = {}
     for column in schema:
         kind: Any = _TYPES[column["type"]]
         if column.get("allowed") is not None:
             kind = Literal[tuple(column["allowed"])]
-        constraint = Field(ge=column.get("min"), le=column.get("max"))
         if column.get("nullable", True):
             kind = kind | None
-        fields[column["name"]] = (kind, constraint)
-    return create_model("Record", __config__=ConfigDict(extra="forbid"), **fields)
+        fields[column["name"]] = Annotated[kind, Field(ge=column.get("min"), le=column.get("max"))]
+    record = TypedDict("Record", fields)  # type: ignore[operator]
+    record.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+    return record
+
+
+# The words pydantic used when records were models, kept so that clients see the same rule.
+_NOT_A_RECORD = "Input should be a valid dictionary or instance of Record"
 
 
 def _problem(error: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +149,8 @@ def _problem(error: dict[str, Any]) -> dict[str, Any]:
     where = "records" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in location)
     if error["type"] == "missing":
         return {"field": where, "rule": "required field is missing"}
-    return {"field": where, "rule": error["msg"], "value": error.get("input")}
+    rule = _NOT_A_RECORD if error["type"] == "dict_type" else error["msg"]
+    return {"field": where, "rule": rule, "value": error.get("input")}
 
 
 def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
@@ -130,15 +161,18 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
     errors = Counter("cauce_errors", "rejected requests", ["reason"], registry=registry)
     served.verify()  # before anything listens: a bad file stops the server at once
     card = served.card
-    record = record_model(card["input_schema"])
+    record = record_type(card["input_schema"])
     adapter = TypeAdapter(list[record])
-    state: dict[str, Any] = {}  # "pipeline" once loaded: /ready answers 503 until then
+    state: dict[str, Any] = {}  # "model" once loaded: /ready answers 503 until then
+    name = card.get("name", "model")
     too_large = f"the body exceeds serve.max_body_bytes = {limits.max_body_bytes:,}"
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         async def load() -> None:
-            state["pipeline"] = await asyncio.to_thread(served.load)
+            model = await asyncio.to_thread(served.load, packaged_fast_model=True)
+            state["model"] = model
+            log.info("scoring with %s", _describe(model))
 
         task = asyncio.create_task(load())
         yield
@@ -170,7 +204,7 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
 
     @app.get("/ready")
     def ready() -> JSONResponse:
-        if "pipeline" not in state:
+        if "model" not in state:
             return JSONResponse({"status": "loading"}, status_code=503)
         return JSONResponse({"status": "ready", "version": served.version})
 
@@ -195,7 +229,7 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
                 "type": "array",
                 "minItems": 1,
                 "maxItems": limits.max_rows,
-                "items": record.model_json_schema(),
+                "items": TypeAdapter(record).json_schema(),
             }
         },
     }
@@ -215,16 +249,16 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
             503: {"description": "the model is still loading"},
         },
     )
-    async def predict(request: Request) -> JSONResponse:
-        if "pipeline" not in state:
+    async def predict(request: Request) -> Response:
+        if "model" not in state:
             return _reject(503, "the model is still loading")
         body = await request.body()
         if len(body) > limits.max_body_bytes:
             errors.labels("body_too_large").inc()
             return _reject(413, too_large)
         try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
             errors.labels("not_json").inc()
             return _reject(400, f"the body is not JSON: {error}")
         records = payload.get("records") if isinstance(payload, dict) else None
@@ -242,18 +276,16 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
             errors.labels("invalid").inc()
             problems = [_problem(e) for e in error.errors(include_url=False)]
             return JSONResponse({"detail": problems}, status_code=422)
-        frame = pd.DataFrame([r.model_dump() for r in valid])
-        probability = score(state["pipeline"], frame)
-        rows_scored.inc(len(frame))
-        return JSONResponse(
-            {
-                "model": card.get("name", "model"),
-                "version": served.version,
-                "predictions": [
-                    {"probability": float(p), "label": int(p >= served.threshold)}
-                    for p in probability
-                ],
-            }
+        probability = _probabilities(state["model"], valid)
+        rows_scored.inc(len(valid))
+        labels = (probability >= served.threshold).tolist()
+        predictions = [
+            {"probability": p, "label": int(label)}
+            for p, label in zip(probability.tolist(), labels, strict=True)
+        ]
+        return Response(
+            orjson.dumps({"model": name, "version": served.version, "predictions": predictions}),
+            media_type="application/json",
         )
 
     @app.get("/metrics")
@@ -261,6 +293,24 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _describe(model: FastModel | Pipeline) -> str:
+    if not isinstance(model, FastModel):
+        return "scikit-learn's pipeline"
+    if model.pipeline is None:
+        return f"the packaged fast model ({FAST_MODEL}): scikit-learn not loaded"
+    return "the fast model derived from the pipeline"
+
+
+def _probabilities(model: FastModel | Pipeline, records: list[dict[str, Any]]) -> Any:
+    if isinstance(model, FastModel):
+        return model.probabilities(model.records(records))
+    import pandas as pd
+
+    from cauce.model import score
+
+    return score(model, pd.DataFrame(records))
 
 
 def _reject(status: int, message: str) -> JSONResponse:

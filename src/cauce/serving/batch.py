@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,11 @@ import pandas as pd
 from cauce import CauceError, DataError
 from cauce.files import atomic_directory, atomic_path, write_json
 from cauce.model import score
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from cauce.fastpath import FastModel
 
 BATCH_ROWS = 65_536
 REASON = "quarantine_reason"
@@ -146,7 +151,7 @@ def problems(
 class Model:
     """What scoring a batch needs; on Dask, sent once to each worker."""
 
-    pipeline: Any
+    scorer: FastModel | Pipeline  # the fast form when the pipeline has one
     schema: list[dict[str, Any]]
     threshold: float
     version: str
@@ -195,7 +200,7 @@ def judge(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
     good = good.assign(**{name: pd.to_numeric(good[name]) for name in textual})
     probability = np.full(len(frame), np.nan)
     if passed.any():
-        probability[passed] = score(model.pipeline, good)
+        probability[passed] = score(model.scorer, good)
     return frame.assign(
         probability=probability,
         label=(probability >= model.threshold).astype("int8"),
