@@ -8,13 +8,11 @@ fitted state as plain arrays:
 - the preprocessing: the imputers' `statistics_` fill NaN, and a lookup table made from
   the encoder's `categories_` turns codes into 0..k-1 (NaN when a code is unknown,
   negative or fractional, as the encoder does);
-- the trees as lookup tables (the QuickScorer layout): each split maps its column's bin
-  to a bit mask of the leaves it rules out, the masks of a tree are ANDed, and the lowest
-  leaf left standing is where the row lands. One row costs a few array operations.
-
-In the process that derived it, batches above `SMALL_BATCH` rows go through
-scikit-learn's own compiled tree predictors instead, called directly with the encoded
-array: that is what `predict_proba` runs, without its per-call checks.
+- the trees as lookup tables (the QuickScorer idea): each split maps its column's bin to
+  a bit mask of the leaves it rules out, and the lowest leaf of a tree left standing
+  once its masks are ANDed is where the row lands. The masks of one column's splits in
+  one tree are ANDed ahead of time, so a row is one lookup per column, giving a mask per
+  tree, and an AND over its columns: a few array operations for any number of trees.
 
 `derive` proves the result equal to `predict_proba` on probe rows (missing values, unseen
 and odd codes, each side of every threshold) or returns None with the reason, and the
@@ -27,7 +25,7 @@ from __future__ import annotations
 import io
 import logging
 import zipfile
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,14 +41,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SMALL_BATCH = 64  # measured crossover: the tables win below, scikit-learn's trees above
-CHUNK = 128  # rows per pass through the tables: their masks stay in cache
+CHUNK = 256  # rows per pass through the tables (measured): what they gather stays in cache
 TOLERANCE = 1e-12  # the probe's bound; the sums differ only in the order of addition
 CODES = 256  # HistGradientBoosting keeps at most 255 categories per feature
 MAX_LEAVES = 32  # one uint32 mask per tree
 ALL_LEAVES = 0xFFFFFFFF
 FORMAT = 1  # the file layout's version
-IN_PROCESS = frozenset({"pipeline", "trees"})  # FastModel's fields that are not saved
+IN_PROCESS = frozenset({"pipeline"})  # FastModel's fields that are not saved
 
 
 class Unsupported(Exception):  # noqa: N818 - a reason, not a failure: the caller falls back
@@ -83,33 +80,27 @@ class FastModel:
     lookup: np.ndarray  # flattened (categorical columns × (unknown + 1)): NaN when unknown
     lookup_offsets: np.ndarray
     unknown: int  # the lookup's column for codes it does not hold
-    # the trees, as tables: split j reads the bin of column split_column[j]
+    # the trees, as tables: masks[column_offsets[c] + bin of column c] has a uint32 per tree
     baseline: float
-    split_column: np.ndarray
-    masks: np.ndarray  # flattened (splits × bins) uint32
-    mask_offsets: np.ndarray
-    tree_starts: np.ndarray
+    masks: np.ndarray  # (every column's bins, trees): the leaves its splits leave standing
+    column_offsets: np.ndarray
     leaf_values: np.ndarray
     leaf_offsets: np.ndarray
     cut_columns: np.ndarray  # numeric columns: bin = how many of their cut points are below
     cuts: np.ndarray  # every numeric column's sorted cut points, one after the other
     cut_bounds: np.ndarray  # column i's cut points are cuts[cut_bounds[i]:cut_bounds[i + 1]]
     categorical: np.ndarray  # columns whose bin is their code (NaN: bin CODES)
-    # only in the process that derived it: scikit-learn's pipeline and trees
+    # only in the process that derived it: rows that are not numbers go to scikit-learn
     pipeline: Any = None
-    trees: Any = None
 
     # ---- scoring
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """The positive class's probability of float64 rows in `columns` order (NaN: missing)."""
         encoded = self._encode(matrix)
-        if self.trees is not None and len(encoded) > SMALL_BATCH:
-            raw = self.trees.raw(encoded)
-        else:
-            raw = np.concatenate(
-                [self._raw(encoded[i : i + CHUNK]) for i in range(0, len(encoded), CHUNK)]
-            )
+        raw = np.concatenate(
+            [self._raw(encoded[i : i + CHUNK]) for i in range(0, len(encoded), CHUNK)]
+        )
         with np.errstate(over="ignore"):
             return 1.0 / (1.0 + np.exp(-raw))
 
@@ -158,9 +149,8 @@ class FastModel:
             bins[:, column] = found
         codes = encoded[:, self.categorical]
         bins[:, self.categorical] = np.where(np.isnan(codes), CODES, codes).astype(np.intp)
-        index = np.take(bins, self.split_column, axis=1)  # take keeps rows contiguous
-        index += self.mask_offsets
-        standing = np.bitwise_and.reduceat(self.masks[index], self.tree_starts, axis=1)
+        bins += self.column_offsets
+        standing = np.bitwise_and.reduce(self.masks[bins], axis=1)  # (rows, trees)
         lowest = standing & (~standing + np.uint32(1))
         leaf = np.frexp(lowest.astype(np.float64))[1] - 1
         leaf += self.leaf_offsets
@@ -217,13 +207,9 @@ class FastModel:
                 isinstance(pipeline, Pipeline) and len(pipeline) == 2, "not a two-step pipeline"
             )
             preprocessing = _preprocessing(pipeline[0])
-            trees = _SklearnTrees.of(pipeline[-1], preprocessing["width"])
+            trees = _FittedTrees.of(pipeline[-1], preprocessing["width"])
             fast = cls(
-                model_sha256=model_sha256,
-                **preprocessing,
-                **_tables(trees),
-                pipeline=pipeline,
-                trees=trees,
+                model_sha256=model_sha256, **preprocessing, **_tables(trees), pipeline=pipeline
             )
             fast._prove()
         except Unsupported as reason:
@@ -232,15 +218,15 @@ class FastModel:
         return fast
 
     def _prove(self) -> None:
-        """Equal to `predict_proba` on probe rows, through the tables and through the trees."""
+        """Equal to `predict_proba` on probe rows."""
         import pandas as pd
 
         probe = self._probe_rows()
         frame = pd.DataFrame(probe, columns=list(self.columns))
-        expected = self.pipeline.predict_proba(frame)[:, 1]
-        for name, fast in (("tables", replace(self, trees=None)), ("trees", self)):
-            gap = float(np.max(np.abs(fast.probabilities(probe) - expected)))
-            _require(gap <= TOLERANCE, f"the {name} differ from predict_proba by {gap:.3g}")
+        gap = float(
+            np.max(np.abs(self.probabilities(probe) - self.pipeline.predict_proba(frame)[:, 1]))
+        )
+        _require(gap <= TOLERANCE, f"it differs from predict_proba by {gap:.3g}")
 
     def _probe_rows(self, count: int = 512) -> np.ndarray:
         """Rows that reach every kind of branch: each cut point and its neighbours, missing
@@ -357,8 +343,8 @@ def _preprocessing(transformer: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _SklearnTrees:
-    """The estimator's fitted trees, called the way its own predict calls them."""
+class _FittedTrees:
+    """The estimator's fitted trees and what its own predict needs to walk them."""
 
     baseline: float
     predictors: list[Any]
@@ -368,7 +354,7 @@ class _SklearnTrees:
     known_index: np.ndarray
 
     @classmethod
-    def of(cls, estimator: Any, width: int) -> _SklearnTrees:
+    def of(cls, estimator: Any, width: int) -> _FittedTrees:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         _require(
@@ -404,35 +390,23 @@ class _SklearnTrees:
             known_index,
         )
 
-    def raw(self, encoded: np.ndarray) -> np.ndarray:
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
-        ordered = np.ascontiguousarray(encoded[:, self.order])
-        raw = np.full(len(ordered), self.baseline)
-        threads = _openmp_effective_n_threads()  # as predict_proba: OMP_NUM_THREADS or cores
-        for tree in self.predictors:
-            raw += tree.predict(ordered, self.known, self.known_index, threads)
-        return raw
-
-
-def _tables(trees: _SklearnTrees) -> dict[str, Any]:
-    """Every split of every tree as a row of leaf masks, indexed by its column's bin."""
-    # (column, threshold, missing values go left, categories that go left, leaves kept
-    # when the row goes right)
-    splits: list[tuple[int, float, bool, np.ndarray | None, int]] = []
-    tree_starts, leaf_values, leaf_offsets = [], [], []
-    for tree in trees.predictors:
+def _tables(trees: _FittedTrees) -> dict[str, Any]:
+    """For each column's bin and each tree, the leaves that the tree's splits on that
+    column leave standing."""
+    # (tree, column, threshold, missing values go left, categories that go left, leaves
+    # kept when the row goes right)
+    splits: list[tuple[int, int, float, bool, np.ndarray | None, int]] = []
+    leaf_values, leaf_offsets = [], []
+    for number, tree in enumerate(trees.predictors):
         nodes = tree.nodes
-        tree_starts.append(len(splits))
         leaf_offsets.append(len(leaf_values))
         under = _leaves_under(nodes)
         leaves = sorted((i for i in range(len(nodes)) if nodes[i]["is_leaf"]), key=under.get)
         _require(len(leaves) <= MAX_LEAVES, f"a tree with more than {MAX_LEAVES} leaves")
         leaf_values += [float(nodes[i]["value"]) for i in leaves]
-        inner = [i for i in range(len(nodes)) if not nodes[i]["is_leaf"]]
-        if not inner:  # a single leaf: one split that rules nothing out
-            splits.append((0, np.inf, True, np.ones(CODES, bool), ALL_LEAVES))
-        for i in inner:
+        # A tree that is a single leaf has no split: its masks stay all ones, leaf 0.
+        for i in (i for i in range(len(nodes)) if not nodes[i]["is_leaf"]):
             node = nodes[i]
             goes_left = None
             if node["is_categorical"]:
@@ -443,6 +417,7 @@ def _tables(trees: _SklearnTrees) -> dict[str, Any]:
             ruled_out = sum(1 << leaf for leaf in range(*under[node["left"]]))
             splits.append(
                 (
+                    number,
                     int(trees.order[node["feature_idx"]]),
                     float(node["num_threshold"]),
                     bool(node["missing_go_to_left"]),
@@ -452,29 +427,31 @@ def _tables(trees: _SklearnTrees) -> dict[str, Any]:
             )
     numeric = np.flatnonzero(~trees.is_categorical)
     cuts = [
-        np.unique([s[1] for s in splits if s[0] == column and s[3] is None] or [np.inf])
+        np.unique([s[2] for s in splits if s[1] == column and s[4] is None] or [np.inf])
         for column in numeric
     ]
     cuts_of = dict(zip(numeric.tolist(), cuts, strict=True))
-    bins = max(CODES + 1, *(len(c) + 2 for c in cuts))
-    masks = np.empty((len(splits), bins), np.uint32)
-    for j, (column, threshold, missing_left, goes_left, kept) in enumerate(splits):
-        left = np.zeros(bins, bool)
+    # Bins of a numeric column: how many cut points lie below the value, then NaN; of a
+    # categorical column: its code, then NaN.
+    widths = np.full(len(trees.is_categorical), CODES + 1)
+    widths[numeric] = [len(c) + 2 for c in cuts]
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    masks = np.full((offsets[-1], len(trees.predictors)), ALL_LEAVES, np.uint32)
+    for number, column, threshold, missing_left, goes_left, kept in splits:
+        left = np.zeros(widths[column], bool)
         if goes_left is not None:
             left[:CODES] = goes_left
-            left[CODES] = missing_left
         else:
-            points = cuts_of[column]
-            k = int(np.searchsorted(points, threshold))
-            left[: k + 1] = True  # bin b: b cut points are below the value; v <= cut k iff b <= k
-            left[len(points) + 1] = missing_left
-        masks[j] = np.where(left, np.uint32(ALL_LEAVES), np.uint32(kept))
+            k = int(np.searchsorted(cuts_of[column], threshold))
+            left[: k + 1] = True  # b cut points below the value: v <= cut k iff b <= k
+        left[-1] = missing_left
+        masks[offsets[column] : offsets[column + 1], number] &= np.where(
+            left, np.uint32(ALL_LEAVES), np.uint32(kept)
+        )
     return {
         "baseline": trees.baseline,
-        "split_column": np.array([s[0] for s in splits], np.intp),
-        "masks": masks.ravel(),
-        "mask_offsets": np.arange(len(splits), dtype=np.intp) * bins,
-        "tree_starts": np.array(tree_starts, np.intp),
+        "masks": masks,
+        "column_offsets": offsets[:-1].astype(np.intp),
         "leaf_values": np.array(leaf_values),
         "leaf_offsets": np.array(leaf_offsets, np.intp),
         "cut_columns": numeric.astype(np.intp),

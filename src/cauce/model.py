@@ -6,8 +6,9 @@ can rebuild exactly what a commit records. Loading trusts only the types a cauce
 pipeline is made of; a file that asks for anything else is refused with the types named,
 so a tampered or foreign model never executes.
 
-`score` is the one way a model turns a frame into probabilities: evaluate, the gate, the
-API and batch scoring all call it, so they cannot disagree.
+`score` is the one way a model turns a frame into probabilities: evaluate, the gate and
+the monitor call it with the pipeline; batch scoring with the fast form serving derives
+from it (fastpath.py), proven equal within 1e-12, which the API scores its arrays with.
 """
 
 from __future__ import annotations

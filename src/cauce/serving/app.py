@@ -104,9 +104,8 @@ class ServedModel:
             )
 
     def load(self, packaged_fast_model: bool = False) -> FastModel | Pipeline:
-        """What scores: the fast form derived from the pipeline (its large batches go
-        through scikit-learn's trees), else the pipeline itself. With
-        `packaged_fast_model`, the fast form `cauce package` wrote when there is one:
+        """What scores: the fast form derived from the pipeline, else the pipeline itself.
+        With `packaged_fast_model`, the fast form `cauce package` wrote when there is one:
         numpy alone reads it, so the API is ready in a second."""
         sha256 = str(self.card.get("model_sha256"))
         packaged = self.directory / FAST_MODEL
