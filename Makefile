@@ -9,7 +9,7 @@ UV := .tools/bin/uv
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup run test lint hooks outputs tags bench
+.PHONY: help setup run test lint hooks outputs tags bench pr-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,8 +30,21 @@ test: setup  ## every test (pytest exits 5 when it collects none: that is a fail
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
 
-bench: run  ## measure batch scoring against in-process predict_proba (benchmarks/results/)
-	python benchmarks/batch.py
+bench: run  ## every benchmark, peers side by side: benchmarks/results/, docs/performance.md
+	python -m benchmarks.api
+	python -m benchmarks.batch
+	python -m benchmarks.drift
+	python -m benchmarks.pipeline
+
+BASE ?= main
+PR_CHECK := "pre-commit run --all-files" "pytest -m 'not slow' -q" "cauce check-lock" \
+	"cauce reproduce" "cauce report --base $(BASE)" "cauce gate --base $(BASE)"
+pr-check: setup  ## what a PR runs, here, timed: lint, quick tests, lock, reproduce, report, gate
+	@total=$$SECONDS; for step in $(PR_CHECK); do \
+		started=$$SECONDS; echo "== $$step"; \
+		bash -c "$$step" || { echo "make pr-check: failed at: $$step" >&2; exit 1; }; \
+		echo "   $$step: $$((SECONDS - started)) s"; \
+	done; echo "make pr-check: passed in $$((SECONDS - total)) s (slow tests: make test)"
 
 lint: setup  ## every pre-commit hook on every file, as the PR's lint job runs them
 	pre-commit run --all-files

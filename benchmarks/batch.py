@@ -3,15 +3,13 @@ model on the whole embedded source, and its peak memory at 1× and 10× that inp
 
 Rounds are interleaved (in-process, then each `cauce score` run) so that a noisy moment of
 a shared machine lands on all of them; the medians are reported. The figures, the ratios,
-the versions and the machine go to benchmarks/results/batch.json and a table is printed.
+the versions and the machine go to benchmarks/results/batch.json and docs/performance.md.
 Run it with `make bench` (it needs the pipeline's model: `make run` first, which it does).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -22,14 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.common import ROOT, commit, save
 from cauce.config import load_params
-from cauce.files import write_json
+from cauce.layout import MODEL_DIR
 from cauce.model import load_model, score
 from cauce.serving.batch import BATCH_ROWS
 
 ROUNDS = 3
-RESULTS = Path("benchmarks/results/batch.json")
-MODEL_DIR = Path("models")
 CAUCE = Path(sys.executable).parent / "cauce"
 # Runs `cauce score` as a child and prints the child's peak resident set size in KiB.
 PEAK_RSS = (
@@ -41,7 +38,16 @@ PEAK_RSS = (
 
 def cauce_score(source: Path, output: Path, *options: str) -> dict[str, float]:
     """One `cauce score` process: its own summary, its wall time and its peak RSS."""
-    command = [CAUCE, "score", "--input", source, "--output", output, "--model-dir", MODEL_DIR]
+    command = [
+        CAUCE,
+        "score",
+        "--input",
+        source,
+        "--output",
+        output,
+        "--model-dir",
+        ROOT / MODEL_DIR,
+    ]
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", PEAK_RSS, *map(str, command), *options],
@@ -59,24 +65,10 @@ def cauce_score(source: Path, output: Path, *options: str) -> dict[str, float]:
     }
 
 
-def machine() -> dict[str, object]:
-    memory = next(
-        line.split()[1]
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if "MemTotal" in line
-    )
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gib": round(int(memory) / 2**20, 1),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
 def main() -> int:
     params = load_params()
-    source = Path(params.data.source)
-    pipeline = load_model(MODEL_DIR / "model.skops")
+    source = ROOT / params.data.source
+    pipeline = load_model(ROOT / MODEL_DIR / "model.skops")
     frame = pd.read_parquet(source)
     runs: dict[str, list[dict[str, float]]] = {
         "in_process": [],
@@ -122,26 +114,20 @@ def main() -> int:
             figures["local_10x"]["peak_rss_mib"] / figures["local_1x"]["peak_rss_mib"], 3
         ),
     }
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     results = {
         "benchmark": "batch scoring",
-        "source": str(source),
+        "source": params.data.source,
         "batch_rows": BATCH_ROWS,
         "rounds": ROUNDS,
         "figures": figures,
         "ratios": ratios,
         "targets": {"local_vs_in_process": 0.8, "peak_rss_10x_vs_1x": 1.2},
         "versions": {
-            "cauce": commit,
+            "cauce": commit(),
             **{name: version(name) for name in ("scikit-learn", "pandas", "pyarrow", "dask")},
         },
-        "machine": machine(),
     }
-    write_json(RESULTS, results)
-    print(table(figures, ratios))
-    print(f"\nwritten to {RESULTS}")
+    save("batch", results, table(figures, ratios))
     return 0
 
 
