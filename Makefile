@@ -39,11 +39,11 @@ bench: run  ## every benchmark, peers side by side: benchmarks/results/, docs/pe
 BASE ?= main
 PR_CHECK := "pre-commit run --all-files" "pytest -m 'not slow' -q" "cauce check-lock" \
 	"cauce reproduce" "cauce report --base $(BASE)" "cauce gate --base $(BASE)"
-pr-check: setup  ## what a PR runs, here, timed: lint, quick tests, lock, reproduce, report, gate
+pr-check: setup  ## what a PR runs, timed, stopping at the first failure (BASE=main)
 	@total=$$SECONDS; for step in $(PR_CHECK); do \
 		started=$$SECONDS; echo "== $$step"; \
 		bash -c "$$step" || { echo "make pr-check: failed at: $$step" >&2; exit 1; }; \
-		echo "   $$step: $$((SECONDS - started)) s"; \
+		echo "⏱ $$step: $$((SECONDS - started)) s"; \
 	done; echo "make pr-check: passed in $$((SECONDS - total)) s (slow tests: make test)"
 
 lint: setup  ## every pre-commit hook on every file, as the PR's lint job runs them

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -42,13 +43,15 @@ from benchmarks.common import (
 )
 from cauce.config import load_params
 from cauce.fastpath import write_beside
-from cauce.layout import MODEL_CARD, MODEL_FILE
+from cauce.files import file_sha256, write_json
+from cauce.layout import FAST_MODEL, MODEL_CARD, MODEL_FILE, SERVING_INFO
 from cauce.model import load_model
 
 ROUNDS = 3
 ONE_ROW_REQUESTS = 300  # per round
 BATCH_REQUESTS = 15  # of 1,000 rows, per round
 STARTS = 3
+READY_WITHIN = 120  # seconds: a server not ready by then has failed
 CAUCE = Path(sys.executable).parent / "cauce"
 QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
 SAVE_MLFLOW_MODEL = """
@@ -73,30 +76,41 @@ def server(command: list[str], ready: str, env: dict[str, str]) -> Iterator[tupl
     """A started server: its address, and the seconds from start to the first 200 of
     `ready`. Stopped (with its children) at the end."""
     port = free_port()
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [*command, "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=url, timeout=5) as client:
-            while True:
-                if process.poll() is not None:
-                    raise SystemExit(f"{command[0]} stopped: {process.stderr.read().decode()}")
-                try:
-                    if client.get(ready).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
+    # Its output goes to a file, read only when it fails: a pipe could fill and block it.
+    with tempfile.TemporaryFile() as log, httpx.Client(base_url=url, timeout=5) as client:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [*command, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            while not answers(client, ready):
+                waited = time.perf_counter() - started
+                if process.poll() is not None or waited > READY_WITHIN:
+                    log.seek(0)
+                    output = log.read().decode(errors="replace")[-3000:]
+                    raise SystemExit(f"{command[0]} not ready after {waited:.0f} s:\n{output}")
                 time.sleep(0.02)
-        yield url, time.perf_counter() - started
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=30)
+            yield url, time.perf_counter() - started
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+
+
+def answers(client: httpx.Client, route: str) -> bool:
+    try:
+        return client.get(route).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def servers(cauce_model: Path, mlflow_model: Path, mlflow_python: Path) -> dict[str, tuple]:
@@ -212,13 +226,14 @@ JSON = {"content-type": "application/json"}
 
 def package(directory: Path) -> Path:
     """The model directory as `cauce package` writes it for the image: the model, its
-    card and its fast form."""
+    card, its fast form and the record of that form's hash."""
     directory.mkdir(parents=True)
     for name in (MODEL_FILE, MODEL_CARD):
         shutil.copy(ROOT / name, directory / name.name)
-    card = json.loads((directory / MODEL_CARD.name).read_text())
-    if write_beside(directory, card["model_sha256"]) is None:
+    if write_beside(directory) is None:
         raise SystemExit("this model has no fast form: the benchmark measures scikit-learn")
+    info = {"version": commit(), "fast_model_sha256": file_sha256(directory / FAST_MODEL)}
+    write_json(directory / SERVING_INFO, info)
     return directory
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from benchmarks.common import ROOT, commit, save
 from cauce.config import load_params
-from cauce.layout import MODEL_DIR
+from cauce.layout import MODEL_DIR, MODEL_FILE
 from cauce.model import load_model, score
 from cauce.serving.batch import BATCH_ROWS
 
@@ -68,7 +68,7 @@ def cauce_score(source: Path, output: Path, *options: str) -> dict[str, float]:
 def main() -> int:
     params = load_params()
     source = ROOT / params.data.source
-    pipeline = load_model(ROOT / MODEL_DIR / "model.skops")
+    pipeline = load_model(ROOT / MODEL_FILE)
     frame = pd.read_parquet(source)
     runs: dict[str, list[dict[str, float]]] = {
         "in_process": [],

@@ -26,14 +26,14 @@ RESULTS = ROOT / "benchmarks/results"
 PAGE = ROOT / "docs/performance.md"
 PEER_ENVIRONMENTS = ROOT / ".cache/bench"
 UV = ROOT / ".tools/bin/uv"
-# Pinned peers. MLflow loads the same skops file, so it gets our scikit-learn and skops;
-# Evidently 0.7 needs pandas below 3.1.
+# Pinned peers (their own dependencies resolve when the environment is made). MLflow loads
+# the same skops file, so it gets our scikit-learn and skops; Evidently 0.7 needs pandas
+# below 3.1.
 PEERS = {
     "mlflow": [
         "mlflow==3.17.2",
         f"scikit-learn=={version('scikit-learn')}",
         f"skops=={version('skops')}",
-        "httpx",
     ],
     "evidently": ["evidently==0.7.23", "pandas==3.0.6", "pyarrow"],
 }
@@ -85,8 +85,12 @@ def machine() -> dict[str, Any]:
 
 
 def commit() -> str:
+    """The commit measured, marked -dirty when the checkout has changes."""
     return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ["git", "-C", ROOT, "describe", "--always", "--dirty", "--exclude", "*"],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
 
 

@@ -40,16 +40,20 @@ definition = DataDefinition(
     numerical_columns=numeric,
     categorical_columns=[c for c in reference.columns if c not in numeric],
 )
+def check():
+    return Report([DataDriftPreset()]).run(
+        current_data=Dataset.from_pandas(current, data_definition=definition),
+        reference_data=Dataset.from_pandas(reference, data_definition=definition),
+    )
+check()  # warm, as cauce's check is in its process: first-call costs are not the check's
 started = time.perf_counter()
-report = Report([DataDriftPreset()]).run(
-    current_data=Dataset.from_pandas(current, data_definition=definition),
-    reference_data=Dataset.from_pandas(reference, data_definition=definition),
-)
+report = check()
 seconds = time.perf_counter() - started
-drifted = [
-    m["config"]["column"] for m in report.dict()["metrics"]
-    if m["config"]["type"].endswith("ValueDrift") and m["value"] >= m["config"]["threshold"]
-]
+columns = [m for m in report.dict()["metrics"] if m["config"]["type"].endswith("ValueDrift")]
+# Above 1,000 rows the preset uses distances (Wasserstein, Jensen-Shannon): drift when the
+# distance reaches the threshold.
+assert all("distance" in m["config"]["method"] for m in columns), columns
+drifted = [m["config"]["column"] for m in columns if m["value"] >= m["config"]["threshold"]]
 print(json.dumps({"seconds": seconds, "drifted": drifted}))
 """
 

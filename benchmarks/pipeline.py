@@ -4,7 +4,11 @@
 - nothing to do: `dvc repro` when nothing changed, against `dvc status` (rounds
   interleaved), in that clone;
 - the whole PR check: `make pr-check` in this checkout (lint, quick tests, lock check,
-  reproduce, report, gate), as a contributor runs it before pushing.
+  reproduce, report, gate), as a contributor runs it before pushing. It runs last: its
+  `cauce reproduce` rewrites the outputs (to the same bytes).
+
+The clone's stages run this checkout's installed `cauce`, so run it on a clean checkout
+(`make bench` on a fresh clone) for the figures of one commit.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from benchmarks.common import ROOT, commit, markdown, medians, save
 
 ROUNDS = 5
+STEP = "⏱"  # how make pr-check marks a step's time
 
 
 def timed(command: list[str], cwd: Path) -> float:
@@ -28,8 +33,7 @@ def timed(command: list[str], cwd: Path) -> float:
 
 
 def main() -> int:
-    environment = os.environ | {"DVC_NO_ANALYTICS": "1"}
-    os.environ.update(environment)
+    os.environ["DVC_NO_ANALYTICS"] = "1"
     with tempfile.TemporaryDirectory(prefix="cauce-bench-pipeline-") as scratch:
         clone = Path(scratch) / "clone"
         subprocess.run(["git", "clone", "--quiet", ROOT, clone], check=True)
@@ -48,7 +52,11 @@ def main() -> int:
     pr_check = time.perf_counter() - started
     if check.returncode != 0:
         raise SystemExit(f"make pr-check failed:\n{check.stdout[-3000:]}{check.stderr[-3000:]}")
-    steps = [line.strip() for line in check.stdout.splitlines() if line.startswith("   ")]
+    steps = [
+        line.removeprefix(STEP).strip()
+        for line in check.stdout.splitlines()
+        if line.startswith(STEP)
+    ]
     results = {
         "benchmark": "pipeline and PR check",
         "rounds": ROUNDS,

@@ -14,10 +14,11 @@ fitted state as plain arrays:
   one tree are ANDed ahead of time, so a row is one lookup per column, giving a mask per
   tree, and an AND over its columns: a few array operations for any number of trees.
 
-`derive` proves the result equal to `predict_proba` on probe rows (missing values, unseen
-and odd codes, each side of every threshold) or returns None with the reason, and the
-caller keeps scikit-learn. `save` writes the arrays as a canonical `.npz` (no pickle) that
-`load` reads with numpy alone, so the API is ready before scikit-learn is even imported.
+`derive` checks the result against `predict_proba` on probe rows (missing values, unseen
+and odd codes, both sides of every threshold) or returns None with the reason, and the
+caller keeps scikit-learn. `save` writes the arrays, with the probe rows and scikit-learn's
+answers to them, as a canonical `.npz` (no pickle) that `load` reads with numpy alone and
+checks against those answers again: the API is ready before scikit-learn is imported.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from __future__ import annotations
 import io
 import logging
 import zipfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cauce import CauceError
-from cauce.files import canonical_zip, write_bytes
+from cauce.files import canonical_zip, file_sha256, write_bytes
 from cauce.layout import FAST_MODEL, MODEL_FILE
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class FastModel:
     unknown: int  # the lookup's column for codes it does not hold
     # the trees, as tables: masks[column_offsets[c] + bin of column c] has a uint32 per tree
     baseline: float
-    masks: np.ndarray  # (every column's bins, trees): the leaves its splits leave standing
+    masks: np.ndarray  # (every column's bins, trees): the leaves the column's splits keep
     column_offsets: np.ndarray
     leaf_values: np.ndarray
     leaf_offsets: np.ndarray
@@ -90,6 +91,9 @@ class FastModel:
     cuts: np.ndarray  # every numeric column's sorted cut points, one after the other
     cut_bounds: np.ndarray  # column i's cut points are cuts[cut_bounds[i]:cut_bounds[i + 1]]
     categorical: np.ndarray  # columns whose bin is their code (NaN: bin CODES)
+    # rows that reach every branch, and predict_proba's answers: checked again on load
+    probe: np.ndarray
+    probe_expected: np.ndarray
     # only in the process that derived it: rows that are not numbers go to scikit-learn
     pipeline: Any = None
 
@@ -97,6 +101,8 @@ class FastModel:
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """The positive class's probability of float64 rows in `columns` order (NaN: missing)."""
+        if len(matrix) == 0:
+            return np.empty(0)
         encoded = self._encode(matrix)
         raw = np.concatenate(
             [self._raw(encoded[i : i + CHUNK]) for i in range(0, len(encoded), CHUNK)]
@@ -104,7 +110,7 @@ class FastModel:
         with np.errstate(over="ignore"):
             return 1.0 / (1.0 + np.exp(-raw))
 
-    def records(self, records: list[dict[str, Any]]) -> np.ndarray:
+    def matrix_of_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Validated records as the float64 matrix `probabilities` takes (None: NaN)."""
         columns = self.columns
         return np.array([[record[c] for c in columns] for record in records], dtype=np.float64)
@@ -172,14 +178,15 @@ class FastModel:
 
     @classmethod
     def load(cls, path: Path, model_sha256: str) -> FastModel:
-        """The fast model in `path`, refused unless it was derived from `model_sha256`."""
+        """The fast model in `path`, refused unless it was derived from `model_sha256` and
+        still gives scikit-learn's answers to its probe rows."""
         try:
             with np.load(path, allow_pickle=False) as stored:
                 values = {name: stored[name] for name in stored.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise FastModelFileError(f"{path}: not a fast-model file: {error}") from None
         names = {f.name for f in fields(cls)} - IN_PROCESS
-        if int(values.pop("format", -1)) != FORMAT or set(values) != names:
+        if values.pop("format", None) != FORMAT or set(values) != names:
             raise FastModelFileError(f"{path}: not a fast-model file of format {FORMAT}")
         if str(values["model_sha256"]) != model_sha256:
             raise FastModelFileError(
@@ -187,10 +194,15 @@ class FastModel:
                 f"not from the {model_sha256[:12]}… being served"
             )
         scalars = {"width": int, "unknown": int, "baseline": float, "model_sha256": str}
-        for name, kind in scalars.items():
-            values[name] = kind(values[name])
-        values["columns"] = tuple(str(c) for c in values["columns"])
-        return cls(**values)
+        try:
+            for name, kind in scalars.items():
+                values[name] = kind(values[name])
+            values["columns"] = tuple(str(c) for c in values["columns"])
+            fast = cls(**values)
+            fast._check()
+        except (Unsupported, TypeError, ValueError, IndexError) as error:
+            raise FastModelFileError(f"{path}: a damaged fast-model file: {error}") from None
+        return fast
 
     def _stored(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in IN_PROCESS}
@@ -199,7 +211,8 @@ class FastModel:
 
     @classmethod
     def derive(cls, pipeline: Pipeline, model_sha256: str) -> FastModel | None:
-        """The fast form of `pipeline`, or None (logged) when it cannot be proven equal."""
+        """The fast form of `pipeline`, or None (logged) when it is not shown equal."""
+        import pandas as pd
         from sklearn.pipeline import Pipeline
 
         try:
@@ -207,32 +220,39 @@ class FastModel:
                 isinstance(pipeline, Pipeline) and len(pipeline) == 2, "not a two-step pipeline"
             )
             preprocessing = _preprocessing(pipeline[0])
-            trees = _FittedTrees.of(pipeline[-1], preprocessing["width"])
-            fast = cls(
-                model_sha256=model_sha256, **preprocessing, **_tables(trees), pipeline=pipeline
+            trees = _FittedTrees.of(pipeline[-1], preprocessing)
+            empty = np.empty(0)
+            draft = cls(
+                model_sha256=model_sha256,
+                **preprocessing,
+                **_tables(trees),
+                probe=empty,
+                probe_expected=empty,
+                pipeline=pipeline,
             )
-            fast._prove()
+            probe = draft._probe_rows()
+            frame = pd.DataFrame(probe, columns=list(draft.columns))
+            fast = replace(draft, probe=probe, probe_expected=pipeline.predict_proba(frame)[:, 1])
+            fast._check()
         except Unsupported as reason:
             log.info("scoring with scikit-learn: no fast path for this model (%s)", reason)
             return None
+        except Exception as error:  # scikit-learn's private state moved: never fatal
+            log.warning("scoring with scikit-learn: the fast path failed (%r)", error)
+            return None
         return fast
 
-    def _prove(self) -> None:
-        """Equal to `predict_proba` on probe rows."""
-        import pandas as pd
-
-        probe = self._probe_rows()
-        frame = pd.DataFrame(probe, columns=list(self.columns))
-        gap = float(
-            np.max(np.abs(self.probabilities(probe) - self.pipeline.predict_proba(frame)[:, 1]))
-        )
+    def _check(self) -> None:
+        """The probe rows get predict_proba's answers within TOLERANCE."""
+        gap = float(np.max(np.abs(self.probabilities(self.probe) - self.probe_expected)))
         _require(gap <= TOLERANCE, f"it differs from predict_proba by {gap:.3g}")
 
-    def _probe_rows(self, count: int = 512) -> np.ndarray:
-        """Rows that reach every kind of branch: each cut point and its neighbours, missing
-        values, known, unknown, negative and fractional codes."""
+    def _probe_rows(self) -> np.ndarray:
+        """Rows in which every value that matters appears: each cut point and the numbers
+        just above and below it; every known code, and unknown, negative and fractional
+        ones. Then the same rows again with a tenth of the values missing."""
         rng = np.random.default_rng(0)
-        matrix = np.empty((count, len(self.columns)))
+        values: dict[int, np.ndarray] = {}
         cut_points = {
             int(column): self.cuts[self.cut_bounds[i] : self.cut_bounds[i + 1]]
             for i, column in enumerate(self.cut_columns)
@@ -240,23 +260,31 @@ class FastModel:
         for into, out in zip(self.numeric_in, self.numeric_out, strict=True):
             cuts = cut_points.get(int(out), np.zeros(1))
             cuts = cuts[np.isfinite(cuts)] if np.isfinite(cuts).any() else np.zeros(1)
-            near = np.concatenate([cuts, np.nextafter(cuts, np.inf), np.nextafter(cuts, -np.inf)])
-            matrix[:, into] = rng.choice(near, count)
+            values[into] = np.concatenate(
+                [cuts, np.nextafter(cuts, np.inf), np.nextafter(cuts, -np.inf)]
+            )
         table = self.lookup.reshape(len(self.codes_in), self.unknown + 1)
         for row, into in enumerate(self.codes_in):
             known = np.flatnonzero(~np.isnan(table[row]))
-            odd = [-1.0, 0.5, known.max() + 1.0, self.unknown + 7.0]
-            matrix[:, into] = rng.choice(np.concatenate([known, odd]), count)
-        matrix[rng.random(matrix.shape) < 0.1] = np.nan
-        return matrix
+            values[into] = np.concatenate(
+                [known, [-1.0, 0.5, known.max() + 1.0, self.unknown + 7.0]]
+            )
+        count = max(len(v) for v in values.values())
+        matrix = np.empty((count, len(self.columns)))
+        for into, column_values in values.items():
+            matrix[:, into] = np.resize(rng.permutation(column_values), count)
+        holes = matrix.copy()
+        holes[rng.random(holes.shape) < 0.1] = np.nan
+        return np.concatenate([matrix, holes])
 
 
-def write_beside(directory: Path, model_sha256: str) -> FastModel | None:
+def write_beside(directory: Path) -> FastModel | None:
     """The fast form of the model in a packaged `directory`, saved beside it (FAST_MODEL)
     so that the API starts without scikit-learn; none when the model has no fast form."""
     from cauce.model import load_model
 
-    fast = FastModel.derive(load_model(directory / MODEL_FILE.name), model_sha256)
+    model = directory / MODEL_FILE.name
+    fast = FastModel.derive(load_model(model), file_sha256(model))
     if fast is None:
         (directory / FAST_MODEL).unlink(missing_ok=True)
     else:
@@ -291,7 +319,9 @@ def _preprocessing(transformer: Any) -> dict[str, Any]:
             _require(step == "drop" or len(selected) == 0, "preprocessing: a kept remainder")
             continue
         out = transformer.output_indices_[name]
+        _require(all(c in position for c in selected), f"{name}: columns not chosen by name")
         into, source = list(range(out.start, out.stop)), [position[c] for c in selected]
+        _require(len(into) == len(source), f"{name}: its output is not one column per input")
         if isinstance(step, SimpleImputer):
             _require(imputes_nan(step), f"{name}: an imputer of something other than NaN")
             parts["numeric_in"] += source
@@ -319,6 +349,7 @@ def _preprocessing(transformer: Any) -> dict[str, Any]:
                 known.dtype.kind in "iu" and known.min() >= 0 and known.max() < 4096,
                 f"{name}: categories that are not small non-negative integers",
             )
+            _require(len(known) < CODES, f"{name}: more than {CODES - 1} categories")
         parts["codes_in"] += source
         parts["codes_out"] += into
         fills += list(imputer.statistics_)
@@ -354,7 +385,7 @@ class _FittedTrees:
     known_index: np.ndarray
 
     @classmethod
-    def of(cls, estimator: Any, width: int) -> _FittedTrees:
+    def of(cls, estimator: Any, preprocessing: dict[str, Any]) -> _FittedTrees:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         _require(
@@ -363,10 +394,16 @@ class _FittedTrees:
         )
         _require(estimator.n_trees_per_iteration_ == 1, "more than two classes")
         _require(type(estimator._loss).__name__ == "HalfBinomialLoss", "not the log loss")
+        width = preprocessing["width"]
         _require(estimator.n_features_in_ == width, "the estimator is not fed by the preprocessing")
         is_categorical = np.zeros(width, bool)
         if estimator.is_categorical_ is not None:
             is_categorical = np.asarray(estimator.is_categorical_, bool)
+        # Its categorical columns must be the encoder's codes, 0..k-1 or NaN, nothing else.
+        _require(
+            set(np.flatnonzero(is_categorical)) == set(preprocessing["codes_out"].tolist()),
+            "the estimator's categorical columns are not the encoder's",
+        )
         order = np.arange(width)
         if estimator._preprocessor is not None:
             # The estimator encodes its categorical columns again and puts them first; it

@@ -7,8 +7,9 @@ pipeline is made of; a file that asks for anything else is refused with the type
 so a tampered or foreign model never executes.
 
 `score` is the one way a model turns a frame into probabilities: evaluate, the gate and
-the monitor call it with the pipeline; batch scoring with the fast form serving derives
-from it (fastpath.py), proven equal within 1e-12, which the API scores its arrays with.
+the monitor call it with the pipeline, batch scoring with the fast form derived from it
+(fastpath.py, checked against the pipeline). The API scores arrays, not frames, with
+that same fast form.
 """
 
 from __future__ import annotations
@@ -116,13 +117,13 @@ def score(model: Pipeline | Scorer, frame: pd.DataFrame) -> np.ndarray:
 
     The model picks the columns it was trained on, so a champion trained on other
     features can be scored on the same frame; a column it needs and `frame` lacks is named.
-    Serving passes the fast form it derived from the pipeline (equal within 1e-12).
+    Batch scoring passes the fast form it derived from the pipeline (fastpath.py).
     """
-    pipeline = isinstance(model, Pipeline)
-    columns = list(model.feature_names_in_ if pipeline else model.columns)
+    is_pipeline = isinstance(model, Pipeline)
+    columns = list(model.feature_names_in_ if is_pipeline else model.columns)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(f"the data lacks columns the model needs: {', '.join(missing)}")
-    if pipeline:
+    if is_pipeline:
         return model.predict_proba(frame[columns])[:, 1]
     return model.score(frame)

@@ -113,6 +113,13 @@ def test_a_bad_record_gets_422_naming_the_field(api, test_rows, change, field, r
     ], problems
 
 
+def test_a_record_that_is_not_an_object_gets_the_same_422_as_before(api):
+    answer = api.post("/v1/predict", json={"records": [1]})
+    assert answer.status_code == 422
+    rule = "Input should be a valid dictionary or instance of Record"
+    assert answer.json()["detail"] == [{"field": "records[0]", "rule": rule, "value": 1}]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [

@@ -15,9 +15,33 @@ from cauce.fastpath import FastModel, FastModelFileError
 from cauce.model import score
 from cauce.pipeline.train import build_pipeline
 
-pytestmark = pytest.mark.slow
 BOUND = 1e-9
 SHA = "0" * 64
+
+
+def odd_rows(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """`frame` as floats with holes in every column and unknown, negative, fractional
+    and huge codes, and one row with nothing at all."""
+    rng = np.random.default_rng(seed)
+    odd = frame.to_numpy(dtype="float64", copy=True)
+    odd[rng.random(odd.shape) < 0.15] = np.nan
+    strange = rng.random(odd.shape) < 0.05
+    values = [-1, 99, 2.5, 1e6, -0.0, 255, 256, 1023, 1024, 3.0000001]
+    odd[strange] = rng.choice(values, odd.shape)[strange]
+    odd[0] = np.nan
+    return odd
+
+
+def test_a_small_model_with_odd_rows_scores_like_predict_proba(params, source_2015):
+    columns = params.features.columns
+    rows = source_2015.head(3_000)
+    pipeline = build_pipeline(params).fit(rows[columns], rows[params.data.target])
+    fast = FastModel.derive(pipeline, SHA)
+    assert fast is not None
+    odd = odd_rows(source_2015[columns].tail(2_000), seed=11)
+    want = pipeline.predict_proba(pd.DataFrame(odd, columns=columns))[:, 1]
+    assert gap(fast.probabilities(odd), want) <= BOUND
+    assert fast.probabilities(odd[:0]).shape == (0,)
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +74,13 @@ def gap(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.max(np.abs(got - want)))
 
 
+@pytest.mark.slow
 def test_equal_on_the_whole_source_in_one_call(fast, source, expected):
     assert len(source) == 277_677
     assert gap(score(fast, source), expected) <= BOUND
 
 
+@pytest.mark.slow
 def test_a_rows_score_does_not_depend_on_the_rows_sent_with_it(fast, source, expected):
     matrix = fast.matrix(source)
     pieces = [fast.probabilities(matrix[i : i + 37]) for i in range(0, len(matrix), 37)]
@@ -64,6 +90,7 @@ def test_a_rows_score_does_not_depend_on_the_rows_sent_with_it(fast, source, exp
     assert gap(np.concatenate(pieces), expected) <= BOUND
 
 
+@pytest.mark.slow
 def test_the_saved_form_needs_only_numpy_and_is_equal_too(fast, source, expected, tmp_path):
     path = fast.save(tmp_path / "model.fast.npz")
     first = path.read_bytes()
@@ -73,23 +100,18 @@ def test_the_saved_form_needs_only_numpy_and_is_equal_too(fast, source, expected
     assert gap(loaded.probabilities(fast.matrix(source)), expected) <= BOUND
 
 
+@pytest.mark.slow
 def test_missing_values_and_codes_it_never_saw(pipeline, fast, params, source):
     """Every column with holes, unknown, negative and fractional codes, huge values."""
-    rng = np.random.default_rng(7)
     columns = params.features.columns
-    odd = source[columns].sample(n=20_000, random_state=3).to_numpy(dtype="float64", copy=True)
-    odd[rng.random(odd.shape) < 0.15] = np.nan
-    strange = rng.random(odd.shape) < 0.05
-    odd[strange] = rng.choice([-1, 99, 2.5, 1e6, -0.0, 255, 256, 1023, 1024, 3.0000001], odd.shape)[
-        strange
-    ]
-    odd[0] = np.nan
+    odd = odd_rows(source[columns].sample(n=20_000, random_state=3), seed=7)
     frame = pd.DataFrame(odd, columns=columns)
     want = pipeline.predict_proba(frame)[:, 1]
     assert gap(fast.probabilities(odd), want) <= BOUND
     assert gap(fast.probabilities(odd[:1]), want[:1]) <= BOUND
 
 
+@pytest.mark.slow
 def test_rows_only_scikit_learn_can_judge_go_to_it(pipeline, fast, params, source):
     columns = params.features.columns
     rows = source[columns].head(3).astype({"SEX": "object"})
@@ -102,6 +124,7 @@ def test_rows_only_scikit_learn_can_judge_go_to_it(pipeline, fast, params, sourc
         score(fast, infinite)
 
 
+@pytest.mark.slow
 def test_a_model_it_cannot_rebuild_keeps_scikit_learn_and_says_so(params, source, caplog):
     train = params.train.model_copy(update={"model": "logistic_regression"})
     labelled = source.dropna(subset=[params.data.target]).head(5_000)
@@ -114,6 +137,7 @@ def test_a_model_it_cannot_rebuild_keeps_scikit_learn_and_says_so(params, source
     assert "LogisticRegression" in caplog.text or "ordinal encoder" in caplog.text
 
 
+@pytest.mark.slow
 def test_a_fast_model_file_for_another_model_or_broken_is_refused(fast, tmp_path):
     path = fast.save(tmp_path / "model.fast.npz")
     with pytest.raises(FastModelFileError, match="derived from model sha256 000000000000"):

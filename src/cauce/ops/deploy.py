@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 
 from cauce import CauceError, tools
 from cauce.config import Params
-from cauce.files import write_json, write_text
+from cauce.files import file_sha256, write_json, write_text
 from cauce.layout import (
     EVALUATE_METRICS,
+    FAST_MODEL,
     GROUP_METRICS,
     MODEL_CARD,
     MODEL_CARD_PAGE,
@@ -95,13 +96,16 @@ def package(
     # The version's own metrics, as committed with it.
     metrics = revisions.read_json(EVALUATE_METRICS, ref) or {}
     groups = revisions.read_json(GROUP_METRICS, ref) or {}
-    write_json(directory / SERVING_INFO, {"version": name, "metrics": metrics})
+    fast = fastpath.write_beside(directory)
+    info = {"version": name, "metrics": metrics}
+    if fast is not None:
+        info["fast_model_sha256"] = file_sha256(directory / FAST_MODEL)
+    write_json(directory / SERVING_INFO, info)
     # The version's scores on its test split: what prediction drift compares with.
     scores = revisions.read_json(SCORE_PROFILE, ref)
     if scores is not None:
         write_json(directory / SCORE_PROFILE.name, scores)
     card = json.loads((directory / MODEL_CARD.name).read_text(encoding="utf-8"))
-    fastpath.write_beside(directory, str(card["model_sha256"]))
     page = model_card(card, name, stage or "registered", Evidence("", metrics, groups), params)
     write_text(directory.parent / MODEL_CARD_PAGE, page)
     message = tools.run("git", "tag", "--list", "--format=%(contents)", ref).stdout.strip()

@@ -71,6 +71,7 @@ class ServedModel:
     stage: str | None = None
     card: dict[str, Any] = field(default_factory=dict)  # model.json
     metrics: dict[str, Any] = field(default_factory=dict)  # test metrics, from serving.json
+    fast_model_sha256: str | None = None  # from serving.json: the fast form cauce package wrote
 
     @classmethod
     def from_directory(
@@ -86,7 +87,14 @@ class ServedModel:
             raise CauceError(f"{card_file}: no threshold or input_schema: not a cauce model card")
         info_file = directory / SERVING_INFO
         info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.exists() else {}
-        return cls(directory, version or info.get("version"), stage, card, info.get("metrics", {}))
+        return cls(
+            directory,
+            version or info.get("version"),
+            stage,
+            card,
+            info.get("metrics", {}),
+            info.get("fast_model_sha256"),
+        )
 
     @property
     def threshold(self) -> float:
@@ -111,9 +119,13 @@ class ServedModel:
         packaged = self.directory / FAST_MODEL
         if packaged_fast_model and packaged.exists():
             try:
+                if file_sha256(packaged) != self.fast_model_sha256:
+                    raise FastModelFileError(
+                        f"{packaged}: its sha256 is not the one {SERVING_INFO} records"
+                    )
                 return FastModel.load(packaged, sha256)
             except FastModelFileError as error:
-                log.warning("%s: deriving it from the pipeline instead", error)
+                log.warning("%s: deriving the fast form from the pipeline instead", error)
         from cauce.model import load_model  # scikit-learn: seconds to import
 
         pipeline = load_model(self.directory / MODEL_FILE.name)
@@ -169,7 +181,11 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         async def load() -> None:
-            model = await asyncio.to_thread(served.load, packaged_fast_model=True)
+            try:
+                model = await asyncio.to_thread(served.load, packaged_fast_model=True)
+            except Exception:
+                log.exception("the model did not load: /ready stays 503")
+                raise
             state["model"] = model
             log.info("scoring with %s", _describe(model))
 
@@ -210,7 +226,7 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
     @app.get("/v1/model")
     def model_info() -> dict[str, Any]:
         return {
-            "name": card.get("name", "model"),
+            "name": name,
             "version": served.version,
             "stage": served.stage,
             "input_schema": card["input_schema"],
@@ -304,7 +320,7 @@ def _describe(model: FastModel | Pipeline) -> str:
 
 def _probabilities(model: FastModel | Pipeline, records: list[dict[str, Any]]) -> Any:
     if isinstance(model, FastModel):
-        return model.probabilities(model.records(records))
+        return model.probabilities(model.matrix_of_records(records))
     import pandas as pd
 
     from cauce.model import score
