@@ -85,13 +85,17 @@ def machine() -> dict[str, Any]:
 
 
 def commit() -> str:
-    """The commit measured, marked -dirty when the checkout has changes."""
-    return subprocess.run(
-        ["git", "-C", ROOT, "describe", "--always", "--dirty", "--exclude", "*"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    """The commit measured, marked -dirty when the checkout has changes other than the
+    benchmarks' own results."""
+
+    def git(*arguments: str) -> str:
+        return subprocess.run(
+            ["git", "-C", ROOT, *arguments], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    results = [f":(exclude){path.relative_to(ROOT)}" for path in (RESULTS, PAGE)]
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", *results)
+    return git("rev-parse", "--short", "HEAD") + ("-dirty" if changed else "")
 
 
 def save(name: str, results: dict[str, Any], table: str) -> None:
