@@ -2,8 +2,15 @@
 #   cauce package --version v0.2.0          (the model directory, into serving/model/)
 #   docker build --build-arg MODEL_VERSION=v0.2.0 --build-arg MODEL_STAGE=prod -t cauce:v0.2.0 .
 # The same entry point runs outside Docker: cauce serve --model-dir serving/model
+#
+# The base image is pinned by digest, so a rebuild starts from the same bytes; Dependabot
+# (.github/dependabot.yml) proposes the new digest when the tag moves. By hand:
+#   docker buildx imagetools inspect python:3.11-slim-bookworm   (the "Digest:" line)
+# then replace the digest in both FROM lines (docs/supply-chain.md). This digest was not
+# resolved here (no registry reachable): it is the digest public Dockerfiles pin for this tag
+# as of 2026-08-24 (python 3.11.16), so expect Dependabot's first pull request to update it.
 
-FROM python:3.11-slim-bookworm AS build
+FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91 AS build
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
 RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
@@ -13,7 +20,7 @@ COPY src ./src
 # `pipeline` extra (DVC, GTO, ...); cauce itself not editable.
 RUN uv sync --frozen --no-dev --no-editable
 
-FROM python:3.11-slim-bookworm
+FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 ARG MODEL_VERSION
 ARG MODEL_STAGE
 RUN useradd --create-home --uid 10001 cauce

@@ -9,7 +9,7 @@ UV := .tools/bin/uv
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup run test lint hooks outputs tags bench pr-check
+.PHONY: help setup run test lint hooks outputs tags bench pr-check audit
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ pr-check: setup  ## what a PR runs, timed, stopping at the first failure (BASE=m
 
 lint: setup  ## every pre-commit hook on every file, as the PR's lint job runs them
 	pre-commit run --all-files
+
+audit: setup  ## known vulnerabilities in uv.lock's versions (fails when it cannot check)
+	UV=$(UV) .github/audit.sh
 
 hooks: setup  ## install the git hooks: lint before each commit, dvc checkout/push with git
 	pre-commit install

@@ -5,14 +5,81 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from cauce import CauceError
-from cauce.config import DEFAULT_PARAMS, ConfigError, load_params
+from cauce import CauceError, ConfigError, ExitCode
+from cauce.config import DEFAULT_PARAMS, load_params
 from cauce.layout import MONITOR_REPORTS, SERVING_MODEL
+
+VERSION = re.compile(r"(?:[\w-]+@)?(v\d+\.\d+\.\d+)")  # v0.2.0, or model@v0.2.0
+STAGE = re.compile(r"[a-z][a-z0-9_-]*")
+REPOSITORY = re.compile(r"[\w.-]+/[\w.-]+")
+URL = re.compile(r"https?://[^\s/]+(?:/\S*)?")
+
+
+def _checked(pattern: re.Pattern[str], described: str) -> Callable[[str], str]:
+    """An argparse type: the text when `pattern` matches all of it (its group, if any)."""
+
+    def check(text: str) -> str:
+        match = pattern.fullmatch(text)
+        if match is None:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {described}")
+        return match[match.lastindex or 0]
+
+    return check
+
+
+version = _checked(VERSION, "a version like v0.2.0")
+stage = _checked(STAGE, "a stage name like prod")
+repository = _checked(REPOSITORY, "a repository like owner/name")
+url = _checked(URL, "an http(s) address like http://127.0.0.1:8000")
+
+
+def port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: a whole number 1-65535")
+    return int(text)
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def year(text: str) -> int:
+    if not re.fullmatch(r"\d{4}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a year like 2018")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Years:
+    """--years: years of data.source; none listed means the newest (`latest`)."""
+
+    text: str
+    values: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Years:
+        if text == "latest":
+            return cls(text, ())
+        try:
+            return cls(text, tuple(year(part) for part in text.split(",")))
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: give years like 2018, 2016,2017 or latest"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -20,7 +87,9 @@ class Option:
     flag: str
     help: str
     required: bool = False
-    default: str | None = None
+    default: Any = None
+    type: Callable[[str], Any] = str
+    choices: tuple[str, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -29,19 +98,30 @@ class Option:
 
 @dataclass(frozen=True)
 class Command:
-    target: str  # "module:function", called as function(params, **options)
+    target: str  # "module:function", called as function(params, **options) or function(**options)
     summary: str
     options: tuple[Option, ...] = ()
+    needs_params: bool = True  # False: the command never reads params.yaml
 
 
 BASE = Option("--base", "git revision to compare with, e.g. main or origin/main", required=True)
-TO = Option("--to", "the version to put in production, e.g. v0.2.0 (default: the previous one)")
+TO = Option(
+    "--to",
+    "the version to put in production, e.g. v0.2.0 (default: the previous one)",
+    type=version,
+)
+STAGE_OPTION = Option("--stage", "the model in this stage (default: prod)", type=stage)
+MODEL_DIR = Option("--model-dir", "or this model directory, e.g. models", type=Path)
 SERVE_OPTIONS = (
-    Option("--stage", "serve the version in this stage (default: prod)"),
-    Option("--model-dir", "serve this model directory instead, e.g. models"),
-    Option("--version", "with --model-dir: the version to report, if it has no serving.json"),
+    Option("--stage", "serve the version in this stage (default: prod)", type=stage),
+    Option("--model-dir", "serve this model directory instead, e.g. models", type=Path),
+    Option(
+        "--version",
+        "with --model-dir: the version to report, if it has no serving.json",
+        type=version,
+    ),
     Option("--host", "interface to listen on (default: %(default)s)", default="127.0.0.1"),
-    Option("--port", "port to listen on (default: %(default)s)", default="8000"),
+    Option("--port", "port to listen on (default: %(default)s)", default=8000, type=port),
 )
 
 COMMANDS = {
@@ -52,25 +132,38 @@ COMMANDS = {
     "train": Command("cauce.pipeline.train:run", "fit the model pipeline and write models/"),
     "evaluate": Command("cauce.pipeline.evaluate:run", "score the test split: metrics, plots"),
     # the pull request
-    "check-lock": Command("cauce.ops.lock:run", "fail if dvc.lock is stale for code/params/data"),
+    "check-lock": Command(
+        "cauce.ops.lock:run", "fail if dvc.lock is stale for code/params/data", needs_params=False
+    ),
     "reproduce": Command(
         "cauce.ops.lock:reproduce",
         "rerun every stage; fail unless it matches dvc.lock",
+        needs_params=False,
     ),
     "report": Command("cauce.ops.report:run", "write the PR report against --base", (BASE,)),
     "gate": Command("cauce.ops.gate:run", "exit 1 unless the model passes the gate", (BASE,)),
     # merge to release
     "release": Command("cauce.ops.release:run", "version the model; promote it if it wins"),
-    "rollback": Command("cauce.ops.release:rollback", "put an earlier version back in prod", (TO,)),
+    "rollback": Command(
+        "cauce.ops.release:rollback",
+        "put an earlier version back in prod",
+        (TO,),
+        needs_params=False,
+    ),
     "deploy-target": Command(
         "cauce.ops.deploy:target",
         "print the version, stage and image a deploy is for",
         (
             Option("--ref", "a stage tag, e.g. model#prod#3"),
-            Option("--version", "or a version, e.g. v0.2.0 ..."),
-            Option("--stage", "... and the stage to deploy it as"),
-            Option("--repository", "owner/name, for the image name ghcr.io/owner/name"),
+            Option("--version", "or a version, e.g. v0.2.0 ...", type=version),
+            Option("--stage", "... and the stage to deploy it as", type=stage),
+            Option(
+                "--repository",
+                "owner/name, for the image name ghcr.io/owner/name",
+                type=repository,
+            ),
         ),
+        needs_params=False,
     ),
     # serving
     "serve": Command("cauce.ops.deploy:serve", "serve a model version over HTTP", SERVE_OPTIONS),
@@ -78,24 +171,34 @@ COMMANDS = {
         "cauce.ops.deploy:package",
         "fetch a version's model, metrics and card for serving",
         (
-            Option("--version", "the version, e.g. v0.2.0", required=True),
-            Option("--out", "where to put it (default: %(default)s)", default=str(SERVING_MODEL)),
-            Option("--stage", "the stage it is deployed as, for its model card"),
+            Option("--version", "the version, e.g. v0.2.0", required=True, type=version),
+            Option(
+                "--out",
+                "where to put it (default: %(default)s)",
+                default=SERVING_MODEL,
+                type=Path,
+            ),
+            Option("--stage", "the stage it is deployed as, for its model card", type=stage),
         ),
     ),
     # operate
     "monitor": Command(
         "cauce.ops.deploy:monitor",
-        "judge a production batch for drift (exit 3: drift)",
+        "judge a production batch (exit 3: drift, 4: breach)",
         (
             Option("--batch", "a Parquet or CSV file or URL of production rows"),
-            Option("--years", "or years of data.source: e.g. 2018, 2016,2017, or latest"),
-            Option("--stage", "the model in this stage (default: prod)"),
-            Option("--model-dir", "or this model directory, e.g. models"),
+            Option(
+                "--years",
+                "or years of data.source: e.g. 2018, 2016,2017, or latest",
+                type=Years.parse,
+            ),
+            STAGE_OPTION,
+            MODEL_DIR,
             Option(
                 "--out",
                 "where to write the report (default: %(default)s)",
-                default=str(MONITOR_REPORTS),
+                default=MONITOR_REPORTS,
+                type=Path,
             ),
         ),
     ),
@@ -107,14 +210,15 @@ COMMANDS = {
                 "--input",
                 "Parquet file, directory or glob, or a CSV file (default: data.source)",
             ),
-            Option("--output", "the predictions, a Parquet file", required=True),
-            Option("--stage", "the model in this stage (default: prod)"),
-            Option("--version", "or this version, e.g. v0.2.0"),
-            Option("--model-dir", "or this model directory, e.g. models"),
+            Option("--output", "the predictions, a Parquet file", required=True, type=Path),
+            STAGE_OPTION,
+            Option("--version", "or this version, e.g. v0.2.0", type=version),
+            MODEL_DIR,
             Option(
                 "--engine",
                 "local (record batches) or dask (default: %(default)s)",
                 default="local",
+                choices=("local", "dask"),
             ),
             Option("--scheduler", "with --engine dask: a cluster's scheduler address"),
         ),
@@ -130,7 +234,9 @@ COMMANDS = {
             ),
             Option("--title", "one line saying what happened", required=True),
             Option(
-                "--body-file", "a Markdown file with the details, e.g. reports/monitor/drift.md"
+                "--body-file",
+                "a Markdown file with the details, e.g. reports/monitor/drift.md",
+                type=Path,
             ),
             Option("--link", "where to read more, e.g. the issue or the workflow run"),
         ),
@@ -138,18 +244,33 @@ COMMANDS = {
     "train-window": Command(
         "cauce.ops.retrain:window",
         "widen data.train_years to newer years",
-        (Option("--through", "the last year to train on (default: the newest in data.source)"),),
+        (
+            Option(
+                "--through",
+                "the last year to train on (default: the newest in data.source)",
+                type=year,
+            ),
+        ),
     ),
     "smoke-test": Command(
         "cauce.serving.smoke:run",
         "check a running API: ready, version, one prediction",
         (
-            Option("--url", "the API's address, e.g. http://127.0.0.1:8000", required=True),
-            Option("--version", "fail unless it serves this version"),
-            Option("--wait", "seconds to wait for /ready (default: %(default)s)", default="60"),
+            Option(
+                "--url", "the API's address, e.g. http://127.0.0.1:8000", required=True, type=url
+            ),
+            Option("--version", "fail unless it serves this version", type=version),
+            Option(
+                "--wait",
+                "seconds to wait for /ready (default: %(default)s)",
+                default=60.0,
+                type=seconds,
+            ),
         ),
+        needs_params=False,
     ),
 }
+EXIT_CODES = ", ".join(f"{code.value} {code.name.lower().replace('_', ' ')}" for code in ExitCode)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -157,6 +278,7 @@ def parser() -> argparse.ArgumentParser:
         prog="cauce",
         description="A GitOps repository for machine learning. "
         "Run the whole pipeline with `dvc repro`; each stage is a subcommand.",
+        epilog=f"exit codes: {EXIT_CODES} (docs/reliability.md)",
     )
     root.add_argument(
         "--params",
@@ -169,29 +291,42 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=command.summary, description=command.summary)
         for option in command.options:
             sub.add_argument(
-                option.flag, required=option.required, default=option.default, help=option.help
+                option.flag,
+                required=option.required,
+                default=option.default,
+                type=option.type,
+                choices=option.choices,
+                help=option.help,
             )
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = parser().parse_args(argv)
+    arguments = parser().parse_args(argv)  # a wrong option exits 2 with argparse's message
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     command = COMMANDS[arguments.command]
     module_name, function_name = command.target.split(":")
     options = {option.name: getattr(arguments, option.name) for option in command.options}
+    name = f"cauce {arguments.command}"
     try:
-        params = load_params(arguments.params)
+        leading = (load_params(arguments.params),) if command.needs_params else ()
         function = getattr(importlib.import_module(module_name), function_name)
-        status = function(params, **options)
-    except ConfigError as error:
-        print(f"cauce {arguments.command}: configuration error:\n{error}", file=sys.stderr)
-        return 2
-    except (CauceError, FileNotFoundError) as error:
-        print(f"cauce {arguments.command}: {error}", file=sys.stderr)
-        return 1
-    return status or 0
+        status = function(*leading, **options)
+    except CauceError as error:
+        kind = "configuration error:\n" if isinstance(error, ConfigError) else ""
+        print(f"{name}: {kind}{error}", file=sys.stderr)
+        return error.exit_code
+    except FileNotFoundError as error:
+        print(f"{name}: {error.filename or error}: no such file or directory", file=sys.stderr)
+        return ExitCode.DATA
+    except OSError as error:  # the file system refused: permissions, a full disk
+        print(f"{name}: {error}", file=sys.stderr)
+        return ExitCode.EXTERNAL
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    return status or ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Self, TypeVar, Union, get_args, get_
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cauce import CauceError
+from cauce import ConfigError
 from cauce.layout import PARAMS
 from cauce.metrics import METRICS
 
@@ -25,10 +25,6 @@ MetricName = Literal[tuple(METRICS)]  # type: ignore[valid-type]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 PositiveInt = Annotated[int, Field(gt=0)]
 Model = TypeVar("Model", bound=BaseModel)
-
-
-class ConfigError(CauceError, ValueError):
-    """A configuration file is missing, unreadable or breaks a rule."""
 
 
 class _Section(BaseModel):

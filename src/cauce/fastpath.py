@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cauce import CauceError
+from cauce import CauceError, ModelFileError
 from cauce.files import canonical_zip, file_sha256, write_bytes
 from cauce.layout import FAST_MODEL, MODEL_FILE
 
@@ -55,7 +55,7 @@ class Unsupported(Exception):  # noqa: N818 - a reason, not a failure: the calle
     """The pipeline has a part this module does not rebuild."""
 
 
-class FastModelFileError(CauceError):
+class FastModelFileError(ModelFileError):
     """A fast-model file that is not one, or not for this model."""
 
 

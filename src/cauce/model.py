@@ -26,7 +26,7 @@ import pandas as pd
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 
-from cauce import CauceError, DataError
+from cauce import DataError, ModelFileError
 from cauce.files import canonical_zip, write_bytes
 
 # Types skops does not trust by default but a cauce pipeline needs (checked on load).
@@ -41,7 +41,7 @@ TRUSTED_TYPES = frozenset(
 SCHEMA = "schema.json"
 
 
-class UntrustedModelError(CauceError):
+class UntrustedModelError(ModelFileError):
     """A model file needs types outside the allowlist."""
 
 
@@ -104,12 +104,23 @@ def save_model(pipeline: Pipeline, path: Path) -> Path:
 
 
 def load_model(path: Path) -> Pipeline:
-    unexpected = sorted(set(sio.get_untrusted_types(file=path)) - TRUSTED_TYPES)
-    if unexpected:
-        raise UntrustedModelError(
-            f"{path}: refusing to load a model that needs untrusted types: {', '.join(unexpected)}"
-        )
-    return sio.load(path, trusted=sorted(TRUSTED_TYPES))
+    """The fitted pipeline in the skops file `path`; anything else is a ModelFileError."""
+    try:
+        unexpected = sorted(set(sio.get_untrusted_types(file=path)) - TRUSTED_TYPES)
+        if unexpected:
+            raise UntrustedModelError(
+                f"{path}: refusing to load a model that needs untrusted types: "
+                + ", ".join(unexpected)
+            )
+        model = sio.load(path, trusted=sorted(TRUSTED_TYPES))
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: not found") from None
+    except (zipfile.BadZipFile, KeyError, ValueError) as error:  # truncated, not skops, damaged
+        raise ModelFileError(f"{path}: not a readable skops model file: {error}") from None
+    if not isinstance(model, Pipeline):
+        kind = type(model).__name__
+        raise ModelFileError(f"{path}: holds a {kind}, not a scikit-learn Pipeline")
+    return model
 
 
 def score(model: Pipeline | Scorer, frame: pd.DataFrame) -> np.ndarray:

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cauce import CauceError
+from cauce import ExternalError
 
 
-class ToolError(CauceError):
+class ToolError(ExternalError):
     """git, dvc or gto failed; the message names the command and what the tool said."""
 
 

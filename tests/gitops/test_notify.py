@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cauce import ExitCode
 from tests.conftest import ROOT, tool_environment
 from tests.receiver import TOKEN, Receiver
 from tests.serving.conftest import free_port
@@ -134,7 +135,7 @@ def test_a_429_waits_as_long_as_retry_after_asks(workdir):
 def test_a_receiver_that_stays_down_fails_the_command_and_keeps_the_event(workdir):
     down = f"http://127.0.0.1:{free_port()}/services/{TOKEN}"
     run, output, [event] = notify(workdir, *DRIFT, CAUCE_SLACK_WEBHOOK_URL=down)
-    assert run.returncode == 1
+    assert run.returncode == ExitCode.EXTERNAL
     assert "slack: ConnectError after 4 of 4 attempts" in output
     assert f"kept in reports/notify/{event['id']}.json" in output
     assert event["deliveries"] == [
@@ -149,7 +150,7 @@ def test_a_4xx_is_not_retried(workdir):
         run, output, [event] = notify(
             workdir, *DRIFT, CAUCE_WEBHOOK_URL=hook.url, CAUCE_WEBHOOK_SECRET=SECRET
         )
-    assert run.returncode == 1
+    assert run.returncode == ExitCode.EXTERNAL
     assert len(hook.requests) == 1
     assert "webhook: 400 after 1 of 4 attempts" in output
     assert event["deliveries"][0]["delivered"] is False
@@ -182,7 +183,7 @@ def test_mistakes_are_refused_before_anything_is_written_or_sent(
         run, output, events = notify(
             workdir, *arguments, CAUCE_SLACK_WEBHOOK_URL=receiver.url, **environment
         )
-    assert run.returncode == 1
+    assert run.returncode == ExitCode.USAGE
     assert message in output
     assert "Traceback" not in output
     assert receiver.requests == []

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from cauce import ExitCode
 from tests.conftest import Workspace, baseline_clone
 
 pytestmark = pytest.mark.slow
@@ -115,7 +116,7 @@ def test_the_production_model_is_the_champion(clone):
 
 def test_an_unknown_base_is_named(clone):
     result = clone.run("cauce", "gate", "--base", "no-such-branch", check=False)
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.USAGE
     assert "revision 'no-such-branch' not found" in result.stderr
 
 

@@ -11,6 +11,7 @@ import json
 import pytest
 import yaml
 
+from cauce import ExitCode
 from tests.conftest import Workspace, baseline_clone
 from tests.serving.conftest import free_port, running, smoke_test
 
@@ -118,7 +119,7 @@ def test_rollback_to_a_named_version(main):
 
 def test_rollback_to_an_unknown_version_is_refused(main):
     result = main.run("cauce", "rollback", "--to", "v9.9.9", check=False)
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.USAGE
     assert "--to v9.9.9: not a registered version; known: v0.1.0, v0.2.0" in result.stderr
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cauce import ExitCode
 from cauce.files import write_json
 from cauce.layout import (
     CONTRACT,
@@ -151,7 +152,7 @@ def test_a_batch_that_breaks_the_contract_is_a_breach_not_drift(checkout, change
 def test_an_unreadable_batch_is_an_error_and_the_last_report_stays(checkout, name, text, expected):
     before = (checkout / DRIFT_RECORD).read_bytes()
     result = monitor(checkout, text, name)
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.DATA
     assert expected in result.stderr
     assert (checkout / DRIFT_RECORD).read_bytes() == before
 
@@ -165,6 +166,6 @@ def test_a_report_directory_holding_other_files_is_refused(checkout):
     result = subprocess.run(
         [*command, "--out", "elsewhere"], cwd=checkout, capture_output=True, text=True, check=False
     )
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.USAGE
     assert "--out elsewhere: holds files that are not a drift report (notes.txt)" in result.stderr
     assert (checkout / "elsewhere/notes.txt").read_text() == "mine"

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.conftest import Workspace, baseline_clone
+from cauce.fastpath import write_beside
+from cauce.files import file_sha256, write_json
+from cauce.layout import FAST_MODEL, SERVING_INFO
+from tests.conftest import ROOT, Workspace, baseline_clone, small_model, tool_environment
 
 
 def free_port() -> int:
@@ -44,3 +49,47 @@ def smoke_test(workspace: Workspace, port: str, version: str) -> subprocess.Comp
     """What the deploy runs against a started image: `cauce smoke-test --version`."""
     url = f"http://127.0.0.1:{port}"
     return workspace.run("cauce", "smoke-test", "--url", url, "--version", version, check=False)
+
+
+@pytest.fixture(scope="package")
+def packaged_model(tmp_path_factory, params, source_2015) -> Path:
+    """A model directory as `cauce package` leaves it (fast form, serving.json), fitted on
+    3,000 rows: seconds to make, where `repository` needs a `dvc repro`."""
+    root = tmp_path_factory.mktemp("packaged-model")
+    small_model(root, params, source_2015.head(3_000))
+    directory = root / "models"
+    assert write_beside(directory) is not None
+    fast_sha256 = file_sha256(directory / FAST_MODEL)
+    write_json(directory / SERVING_INFO, {"version": "v0.1.0", "fast_model_sha256": fast_sha256})
+    return directory
+
+
+@pytest.fixture(scope="package")
+def served_url(packaged_model, tmp_path_factory) -> Iterator[str]:
+    """`cauce serve --model-dir` on 127.0.0.1, ready; its base URL. The log goes to a file:
+    a pipe nobody reads would stall the server once uvicorn's access log fills it."""
+    home = tmp_path_factory.mktemp("served")
+    port = free_port()
+    command = ["cauce", "serve", "--model-dir", str(packaged_model), "--port", str(port)]
+    log_file = home / "serve.log"
+    with log_file.open("w") as log:
+        server = subprocess.Popen(
+            command, cwd=ROOT, env=tool_environment(home), stdout=log, stderr=subprocess.STDOUT
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"cauce serve did not become ready:\n{log_file.read_text()}")
+            time.sleep(0.2)
+        try:
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=10)

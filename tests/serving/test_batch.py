@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from cauce import ExitCode
 from cauce.fastpath import FastModel
 from cauce.files import file_sha256
 from cauce.model import score
@@ -179,12 +180,12 @@ def test_a_missing_column_or_file_is_an_error_naming_it(checkout, tmp_path, engi
     file = tmp_path / "no-mar.parquet"
     pd.read_parquet(SOURCE).head(50).drop(columns="MAR").to_parquet(file)
     result = run_score(checkout, file, "out/none.parquet", "--engine", engine)
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.DATA
     assert "columns the model needs are missing: ['MAR']" in result.stderr
     result = run_score(
         checkout, tmp_path / "absent.parquet", "out/none.parquet", "--engine", engine
     )
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.DATA
     assert f"--input {tmp_path / 'absent.parquet'}: not found" in result.stderr
     assert not (checkout / "out/none.parquet").exists()
 
@@ -198,7 +199,7 @@ def test_unreadable_input_and_the_other_engines_output_are_clear_errors(checkout
     later.iloc[0, later.columns.get_loc("AGEP")] = 12.5  # the first file says integers
     later.to_parquet(mixed / "b.parquet")
     result = run_score(checkout, mixed, "out/mixed.parquet")
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.DATA
     assert f"--input {mixed}: cannot be read: Float value 12.5" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (checkout / "out/mixed.parquet").exists()
@@ -206,7 +207,7 @@ def test_unreadable_input_and_the_other_engines_output_are_clear_errors(checkout
     assert run_score(checkout, mixed / "a.parquet", "out/kind.parquet").returncode == 0
     before = (checkout / "out/kind.parquet").read_bytes()
     result = run_score(checkout, mixed / "a.parquet", "out/kind.parquet", "--engine", "dask")
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.USAGE
     assert "out/kind.parquet is a file the local engine wrote" in result.stderr
     assert (checkout / "out/kind.parquet").read_bytes() == before
 

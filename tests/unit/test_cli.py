@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
-from cauce.cli import COMMANDS, main
+import pytest
+
+from cauce import ExitCode
+from cauce.cli import COMMANDS, main, parser
 
 
 def test_help_lists_every_subcommand_with_a_description():
@@ -29,9 +33,67 @@ def test_a_configuration_error_exits_2_without_a_traceback(tmp_path, capsys):
     assert "Traceback" not in error
 
 
-def test_a_missing_input_exits_1_naming_the_file(tmp_path, monkeypatch, capsys):
+def test_a_missing_input_exits_5_naming_the_file(tmp_path, monkeypatch, capsys):
     from tests.conftest import ROOT
 
     monkeypatch.chdir(tmp_path)
-    assert main(["--params", str(ROOT / "params.yaml"), "prepare"]) == 1
+    assert main(["--params", str(ROOT / "params.yaml"), "prepare"]) == ExitCode.DATA
     assert "data/raw/data.parquet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["serve", "--port", "99999"], "argument --port: '99999' is not a port: a whole number"),
+        (["serve", "--port", "http"], "argument --port: 'http' is not a port"),
+        (["serve", "--version", "latest"], "'latest' is not a version like v0.2.0"),
+        (["serve", "--stage", "Prod!"], "'Prod!' is not a stage name like prod"),
+        (["smoke-test", "--url", "127.0.0.1:8000"], "is not an http(s) address"),
+        (["smoke-test", "--url", "http://x", "--wait", "-1"], "'-1' is not a number of seconds"),
+        (["smoke-test", "--url", "http://x", "--wait", "nan"], "'nan' is not a number of seconds"),
+        (["monitor", "--years", "2018,soon"], "'2018,soon': give years like 2018, 2016,2017"),
+        (["train-window", "--through", "18"], "'18' is not a year like 2018"),
+        (["score", "--output", "o.parquet", "--engine", "spark"], "invalid choice: 'spark'"),
+        (["deploy-target", "--repository", "just-a-name"], "is not a repository like owner/name"),
+        (["package"], "the following arguments are required: --version"),
+    ],
+)
+def test_an_option_of_the_wrong_type_exits_2_naming_it(arguments, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(arguments)
+    assert exited.value.code == ExitCode.USAGE
+    error = capsys.readouterr().err
+    assert message in error
+    assert f"cauce {arguments[0]}: error:" in error
+
+
+def test_options_arrive_typed():
+    arguments = parser().parse_args(
+        ["serve", "--port", "8123", "--model-dir", "models", "--version", "model@v0.2.0"]
+    )
+    assert (arguments.port, arguments.model_dir, arguments.version) == (
+        8123,
+        Path("models"),
+        "v0.2.0",
+    )
+    years = parser().parse_args(["monitor", "--years", "2016,2017"]).years
+    assert years.values == (2016, 2017)
+    assert parser().parse_args(["monitor", "--years", "latest"]).years.values == ()
+
+
+def test_a_command_that_needs_no_params_never_reads_them(tmp_path, capsys):
+    absent = str(tmp_path / "absent.yaml")
+    status = main(
+        ["--params", absent, "smoke-test", "--url", "http://127.0.0.1:9", "--wait", "0.1"]
+    )
+    assert status == ExitCode.FAILED
+    assert "http://127.0.0.1:9/ready did not answer 200 within 0.1 s" in capsys.readouterr().err
+    assert main(["--params", absent, "ingest"]) == ExitCode.USAGE
+    assert f"{absent}: file not found" in capsys.readouterr().err
+
+
+def test_every_exit_code_is_distinct_and_in_the_help():
+    assert len({code.value for code in ExitCode}) == len(ExitCode)
+    help_text = parser().format_help()
+    for code in ExitCode:
+        assert f"{code.value} {code.name.lower().replace('_', ' ')}" in " ".join(help_text.split())

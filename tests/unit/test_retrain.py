@@ -6,6 +6,7 @@ import pytest
 import yaml
 from tests.conftest import ROOT, SOURCE
 
+from cauce import ExitCode
 from cauce.cli import main
 
 
@@ -46,7 +47,7 @@ def test_a_block_list_is_widened_to_the_newest_year(checkout, capsys):
 
 
 def test_a_year_the_source_lacks_is_refused(checkout, capsys):
-    assert main(["train-window", "--through", "2031"]) == 1
+    assert main(["train-window", "--through", "2031"]) == ExitCode.USAGE
     error = capsys.readouterr().err
     assert "--through 2031: no rows in data/source/" in error
     assert "its years are [2015, 2016, 2017, 2018]" in error
@@ -55,6 +56,6 @@ def test_a_year_the_source_lacks_is_refused(checkout, capsys):
 
 def test_the_window_never_narrows(checkout, capsys):
     assert main(["train-window", "--through", "2017"]) == 0
-    assert main(["train-window", "--through", "2016"]) == 1
+    assert main(["train-window", "--through", "2016"]) == ExitCode.USAGE
     assert "the window only widens" in capsys.readouterr().err
     assert train_years(checkout) == [2015, 2016, 2017]

@@ -181,16 +181,23 @@ def test_pr_comment_leaves_same_repository_prs_alone(worse_pr, tmp_path):
     assert run.cml_calls() == []
 
 
-def test_lint_job_runs_pre_commit(worse_pr, tmp_path):
+def test_lint_job_runs_pre_commit_and_an_audit_that_fails_when_it_cannot_check(worse_pr, tmp_path):
+    # The advisory database on a closed port: the audit cannot ask it, and must say so.
+    unreachable = {
+        "PIP_AUDIT_VULNERABILITY_SERVICE": "osv",
+        "PIP_AUDIT_OSV_URL": "http://127.0.0.1:9",
+    }
     run = rehearse_pr(
         worse_pr,
         tmp_path,
         "lint",
-        extra_env={"PRE_COMMIT_HOME": str(Path.home() / ".cache/pre-commit")},
+        extra_env={"PRE_COMMIT_HOME": str(Path.home() / ".cache/pre-commit"), **unreachable},
     )
-    assert run.result.returncode == 0, run.output[-3000:]
-    assert "pre-commit run --all-files" in run.output
+    assert "Success - Main pre-commit run --all-files" in run.output, run.output[-3000:]
     assert "zizmor (workflow security)" in run.output
+    assert "make audit: could not audit: the advisory database" in run.output
+    assert "Failure - Main Audit the locked dependencies" in run.output
+    assert run.result.returncode != 0, "an audit that checked nothing must fail the job"
 
 
 def test_test_job_runs_the_readme_test_command(worse_pr, tmp_path):

@@ -8,6 +8,7 @@ image's own entry point, so the smoke test is real."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 
 import pytest
@@ -33,6 +34,13 @@ def push_to_main(main: Workspace, scratch):
 def origin_tags(main: Workspace) -> set[str]:
     lines = main.run("git", "ls-remote", "--tags", "origin").stdout.splitlines()
     return {line.split("refs/tags/")[1].removesuffix("^{}") for line in lines}
+
+
+def attested(run) -> list[list[str]]:
+    """The subjects of each provenance attestation asked for, in order: `image@digest`, or
+    `sha256  path` lines for files."""
+    calls = sorted(run.record.glob("attest-*"))
+    return [(call / "subjects").read_text(encoding="utf-8").splitlines() for call in calls]
 
 
 def judged(run) -> dict:
@@ -83,6 +91,14 @@ def test_the_deploy_serves_the_model_the_release_judged(first_release):
     docker = (record / "docker").read_text().splitlines()
     assert docker[0].startswith("run --detach --rm --name cauce-smoke --publish 8000:8000")
     assert docker[-1] == "stop cauce-smoke"
+    # Provenance for the image the build pushed (its digest) and for the files it serves.
+    built = "sha256:" + hashlib.sha256((record / "build-push/manifest").read_bytes()).hexdigest()
+    image, files = attested(run)
+    assert image == [f"{IMAGE}@{built}"]
+    assert (record / "attest-0/push-to-registry").read_text().strip() == "true"
+    digests = {path: digest for digest, path in map(str.split, files)}
+    assert {"serving/model/model.skops", "serving/model/model.fast.npz"} <= digests.keys()
+    assert digests["serving/model/model.skops"] == sha256
     argv = (record / "gh-0/argv").read_text().splitlines()
     assert argv[:3] == ["release", "create", "model@v0.1.0"]
     assert argv[argv.index("--title") + 1] == "model v0.1.0 (prod)"

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cauce import CauceError, DataError
+from cauce import ModelFileError, UsageError
 from cauce.config import Params
 from cauce.files import atomic_directory, write_json, write_text
 from cauce.layout import (
@@ -141,7 +141,7 @@ def _own_directory(out: Path) -> None:
         sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES) if out.is_dir() else []
     )
     if other:
-        raise CauceError(
+        raise UsageError(
             f"--out {out}: holds files that are not a drift report ({', '.join(other[:5])}); "
             "give a directory of its own, e.g. reports/monitor"
         )
@@ -151,4 +151,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{path}: not found; is {path.parent} a model directory?") from None
+        raise ModelFileError(f"{path}: not found; is {path.parent} a model directory?") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path}: not JSON ({error}); package the model again") from None

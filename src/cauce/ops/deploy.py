@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cauce import CauceError, tools
+from cauce import CauceError, UsageError, tools
 from cauce.config import Params
 from cauce.files import file_sha256, write_json, write_text
 from cauce.layout import (
@@ -41,15 +41,15 @@ from cauce.ops import registry, revisions
 if TYPE_CHECKING:
     import pandas as pd
 
+    from cauce.cli import Years
     from cauce.monitoring.monitor import Watched
 
 
-class DeployTargetError(CauceError):
+class DeployTargetError(UsageError):
     """The tag or the inputs do not name a registered version and a stage."""
 
 
 def target(
-    params: Params,  # noqa: ARG001 - every cauce command receives the params
     ref: str | None = None,
     version: str | None = None,
     stage: str | None = None,
@@ -82,7 +82,7 @@ def target(
 
 
 def package(
-    params: Params, version: str, out: str = str(SERVING_MODEL), stage: str | None = None
+    params: Params, version: str, out: Path = SERVING_MODEL, stage: str | None = None
 ) -> int:
     """`cauce package`: a version's model directory for serving, its card and release text."""
     # Imported here: `cauce serve --model-dir` (the image) needs none of the reporting.
@@ -92,7 +92,7 @@ def package(
 
     name = version.rpartition("@")[2]
     ref = f"{registry.MODEL}@{name}"
-    directory = registry.fetch(name, Path(out))
+    directory = registry.fetch(name, out)
     # The version's own metrics, as committed with it.
     metrics = revisions.read_json(EVALUATE_METRICS, ref) or {}
     groups = revisions.read_json(GROUP_METRICS, ref) or {}
@@ -117,10 +117,10 @@ def package(
 def serve(
     params: Params,
     stage: str | None = None,
-    model_dir: str | None = None,
+    model_dir: Path | None = None,
     version: str | None = None,
     host: str = "127.0.0.1",
-    port: str = "8000",
+    port: int = 8000,
 ) -> int:
     """`cauce serve`: the version in `stage` (prod by default), or the model in `model_dir`."""
     from cauce.serving import app
@@ -129,18 +129,18 @@ def serve(
         stage = stage or registry.PRODUCTION
         version, directory = staged(params, stage)
     else:
-        directory = Path(model_dir)
-    app.serve(directory, params.serve, host, int(port), version, stage)
+        directory = model_dir
+    app.serve(directory, params.serve, host, port, version, stage)
     return 0
 
 
 def score(
     params: Params,
-    output: str,
+    output: Path,
     input: str | None = None,
     stage: str | None = None,
     version: str | None = None,
-    model_dir: str | None = None,
+    model_dir: Path | None = None,
     engine: str = "local",
     scheduler: str | None = None,
 ) -> int:
@@ -150,14 +150,12 @@ def score(
     from cauce.serving import batch
 
     location = input or params.data.source
-    if engine not in ("local", "dask"):
-        raise CauceError(f"--engine {engine}: choose local or dask")
     if scheduler is not None and engine != "dask":
-        raise CauceError("--scheduler is for --engine dask")
+        raise UsageError("--scheduler is for --engine dask")
     if sum(option is not None for option in (stage, version, model_dir)) > 1:
-        raise CauceError("give one of --stage, --version or --model-dir")
+        raise UsageError("give one of --stage, --version or --model-dir")
     if model_dir is not None:
-        directory, name = Path(model_dir), f"{model_dir} (this checkout)"
+        directory, name = model_dir, f"{model_dir} (this checkout)"
     elif version is not None:
         name = version.rpartition("@")[2]
         directory = packaged(params, name)
@@ -165,10 +163,10 @@ def score(
         name, directory = staged(params, stage or registry.PRODUCTION)
     if engine == "dask":
         summary = batch.run_dask(
-            directory, location, Path(output), params.data.id_column, name, scheduler
+            directory, location, output, params.data.id_column, name, scheduler
         )
     else:
-        summary = batch.run(directory, location, Path(output), params.data.id_column, name)
+        summary = batch.run(directory, location, output, params.data.id_column, name)
     print(batch.describe(summary))
     return 0
 
@@ -186,17 +184,17 @@ def packaged(params: Params, version: str, stage: str | None = None) -> Path:
     """The version's packaged directory under .cauce/models (packaged on first use)."""
     directory = SERVED_MODELS / version
     if not (directory / SERVING_INFO).exists():
-        package(params, version, str(directory), stage)
+        package(params, version, directory, stage)
     return directory
 
 
 def monitor(
     params: Params,
     batch: str | None = None,
-    years: str | None = None,
+    years: Years | None = None,
     stage: str | None = None,
-    model_dir: str | None = None,
-    out: str = str(MONITOR_REPORTS),
+    model_dir: Path | None = None,
+    out: Path = MONITOR_REPORTS,
 ) -> int:
     """`cauce monitor`: a batch (a file or URL, or years of data.source) against the
     model in `stage` (prod by default) or in `model_dir`; exit 0, 3 (drift) or 4."""
@@ -204,9 +202,9 @@ def monitor(
     from cauce.pipeline import ingest
 
     if (batch is None) == (years is None):
-        raise CauceError("give --batch FILE_OR_URL or --years YEAR[,YEAR], not both")
+        raise UsageError("give --batch FILE_OR_URL or --years YEAR[,YEAR], not both")
     if model_dir is not None and stage is not None:
-        raise CauceError("give --stage or --model-dir, not both")
+        raise UsageError("give --stage or --model-dir, not both")
     watched = _watched(params, stage, model_dir)
     if batch is not None:
         frame, name = ingest.read_table(batch), batch
@@ -214,7 +212,7 @@ def monitor(
         frame = _years(params, years)
         found = sorted(frame[params.data.year_column].unique().tolist())
         name = f"{params.data.source} year {', '.join(map(str, found))}"
-    return watch.run(params, watched, frame, name, _breaches(params, frame), Path(out))
+    return watch.run(params, watched, frame, name, _breaches(params, frame), out)
 
 
 def _breaches(params: Params, frame: pd.DataFrame) -> list[dict]:
@@ -234,7 +232,7 @@ def _breaches(params: Params, frame: pd.DataFrame) -> list[dict]:
     return violations
 
 
-def _watched(params: Params, stage: str | None, model_dir: str | None) -> Watched:
+def _watched(params: Params, stage: str | None, model_dir: Path | None) -> Watched:
     from cauce.monitoring.monitor import Watched
 
     if model_dir is None:
@@ -250,28 +248,23 @@ def _watched(params: Params, stage: str | None, model_dir: str | None) -> Watche
         )
     # A directory of this checkout (models/): its reports are the working tree's.
     return Watched(
-        Path(model_dir),
+        model_dir,
         f"{model_dir} (this checkout)",
         revisions.read_json(SCORE_PROFILE),
         revisions.read_json(EVALUATE_METRICS),
     )
 
 
-def _years(params: Params, years: str) -> pd.DataFrame:
+def _years(params: Params, years: Years) -> pd.DataFrame:
     from cauce.pipeline import ingest
 
     source = ingest.read_source(params.data.source)
     column = params.data.year_column
-    try:
-        wanted = (
-            [source[column].max()]
-            if years == "latest"
-            else [int(year) for year in years.split(",")]
-        )
-    except ValueError:
-        raise CauceError(f"--years {years!r}: give years like 2018, 2016,2017 or latest") from None
+    wanted = list(years.values) or [source[column].max()]
     frame = source[source[column].isin(wanted)]
     if frame.empty:
         found = sorted(source[column].dropna().unique().tolist())
-        raise CauceError(f"--years {years}: no rows in {params.data.source}; its years are {found}")
+        raise UsageError(
+            f"--years {years.text}: no rows in {params.data.source}; its years are {found}"
+        )
     return frame.reset_index(drop=True)

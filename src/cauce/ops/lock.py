@@ -22,7 +22,6 @@ from typing import Any, Literal
 import yaml
 
 from cauce import CauceError, tools
-from cauce.config import Params
 from cauce.files import write_json
 from cauce.layout import (
     CONTRACT,
@@ -219,7 +218,7 @@ def require_outputs_of(rev: str = "HEAD") -> None:
             raise OutputsDifferError(f"{title}:\n{named}\n{remedy}")
 
 
-def reproduce(params: Params) -> int:  # noqa: ARG001 - every cauce command receives the params
+def reproduce() -> int:
     """`cauce reproduce`: rerun every stage, then prove the outputs are what HEAD's dvc.lock
     records.
 
@@ -315,7 +314,7 @@ def rebuild_at(commit: str, target: str = "train") -> None:
     )
 
 
-def run(params: Params) -> int:  # noqa: ARG001 - every cauce command receives the params
+def run() -> int:
     require_current()
     print("dvc.lock matches the code, params and data.")
     return 0

@@ -10,9 +10,9 @@ errors name the receiver's kind.
 
 The event is written to reports/notify/ before anything is sent and rewritten with what
 each receiver answered, so a receiver that stays down loses nothing: the command exits
-1 and the file is there to send again. A 429, a 5xx, a timeout or a refused connection
-is retried after Retry-After or a doubling backoff; any other 4xx will not change on a
-retry and is not retried.
+7 (ExitCode.EXTERNAL) and the file is there to send again. A 429, a 5xx, a timeout or a
+refused connection is retried after Retry-After or a doubling backoff; any other 4xx will
+not change on a retry and is not retried.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from cauce import CauceError
+from cauce import ConfigError, ExternalError, UsageError
 from cauce.config import NotifyParams, Params
 from cauce.files import write_json
 from cauce.layout import NOTIFICATIONS
@@ -63,8 +63,8 @@ TRUNCATED = "\n… _(truncated)_"
 log = logging.getLogger("cauce")
 
 
-class NotifyError(CauceError):
-    """The event or the webhook configuration is wrong, or a receiver did not take it."""
+class NotDeliveredError(ExternalError):
+    """A receiver did not take the event; it is kept in reports/notify/ to send again."""
 
 
 @dataclass(frozen=True)
@@ -91,17 +91,17 @@ def run(
     params: Params,
     event: str,
     title: str,
-    body_file: str | None = None,
+    body_file: Path | None = None,
     link: str | None = None,
 ) -> int:
     """`cauce notify`: write the event, send it to every configured receiver."""
     if event not in EVENTS:
-        raise NotifyError(f"--event {event!r} is not one of: {', '.join(EVENTS)}")
+        raise UsageError(f"--event {event!r} is not one of: {', '.join(EVENTS)}")
     if not title.strip():
-        raise NotifyError("--title is empty: say in one line what happened")
-    if body_file is not None and not Path(body_file).is_file():
-        raise NotifyError(f"--body-file {body_file}: no such file")
-    text = Path(body_file).read_text(encoding="utf-8") if body_file else ""
+        raise UsageError("--title is empty: say in one line what happened")
+    if body_file is not None and not body_file.is_file():
+        raise UsageError(f"--body-file {body_file}: no such file")
+    text = body_file.read_text(encoding="utf-8") if body_file else ""
     receivers = configured_receivers(os.environ)
     message_id = f"msg_{secrets.token_hex(16)}"
     message = event_message(event, title, text, link, os.environ)
@@ -123,7 +123,7 @@ def run(
             f"{d['receiver']}: {d['status']} after {d['attempts']} of {attempts} attempts"
             for d in failed
         )
-        raise NotifyError(f"not delivered ({reasons}); the event is kept in {record}")
+        raise NotDeliveredError(f"not delivered ({reasons}); the event is kept in {record}")
     kinds = ", ".join(d["receiver"] for d in deliveries)
     print(f"{message['type']} sent to {kinds}: {record}")
     return 0
@@ -137,7 +137,7 @@ def configured_receivers(environ: Mapping[str, str]) -> list[Receiver]:
     if url := environ.get(WEBHOOK_URL):
         secret = environ.get(WEBHOOK_SECRET)
         if not secret:
-            raise NotifyError(f"{WEBHOOK_URL} is set but {WEBHOOK_SECRET} is not: never unsigned")
+            raise ConfigError(f"{WEBHOOK_URL} is set but {WEBHOOK_SECRET} is not: never unsigned")
         receivers.append(Receiver("webhook", _checked_url(WEBHOOK_URL, url), signing_key(secret)))
     return receivers
 
@@ -148,7 +148,7 @@ def _checked_url(variable: str, value: str) -> str:
     except httpx.InvalidURL:
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise NotifyError(f"{variable} is not an http(s) URL")
+        raise ConfigError(f"{variable} is not an http(s) URL")
     return value
 
 
@@ -159,7 +159,7 @@ def signing_key(secret: str) -> bytes:
     except binascii.Error:
         key = b""
     if not secret.startswith(SECRET_PREFIX) or not key:
-        raise NotifyError(f"{WEBHOOK_SECRET} is not {SECRET_PREFIX} followed by base64")
+        raise ConfigError(f"{WEBHOOK_SECRET} is not {SECRET_PREFIX} followed by base64")
     return key
 
 

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from cauce import CauceError, tools
+from cauce import CauceError, UsageError, tools
 from cauce.config import Params
 from cauce.files import write_json, write_text
 from cauce.layout import (
@@ -300,7 +300,7 @@ def release_notes(
     return "\n\n".join(lines) + "\n"
 
 
-def rollback(params: Params, to: str | None = None) -> int:  # noqa: ARG001 - a cauce command
+def rollback(to: str | None = None) -> int:
     """Give `prod` to version `to`, or to the version that had it before the current one."""
     current = registry.production_version()
     if current is None:
@@ -313,7 +313,7 @@ def rollback(params: Params, to: str | None = None) -> int:  # noqa: ARG001 - a 
         to = earlier[0]
     registered = [v.name for v in registry.versions()]
     if to not in registered:
-        raise ReleaseError(f"--to {to}: not a registered version; known: {', '.join(registered)}")
+        raise UsageError(f"--to {to}: not a registered version; known: {', '.join(registered)}")
     if to == current_version:
         print(f"{current} is already in production")
         return 0

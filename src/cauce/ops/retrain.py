@@ -11,7 +11,7 @@ import re
 
 import yaml
 
-from cauce import CauceError
+from cauce import ConfigError, UsageError
 from cauce.config import Params
 from cauce.files import write_text
 from cauce.layout import PARAMS
@@ -24,16 +24,16 @@ TRAIN_YEARS = re.compile(
 )
 
 
-def window(params: Params, through: str | None = None) -> int:
+def window(params: Params, through: int | None = None) -> int:
     """Set data.train_years to every year of data.source from the first trained one
     through `through` (default: the newest year in the source)."""
     data = params.data
     years = sorted(int(y) for y in read_source(data.source)[data.year_column].dropna().unique())
-    last = years[-1] if through is None else _year(through)
+    last = years[-1] if through is None else through
     if last not in years:
-        raise CauceError(f"--through {through}: no rows in {data.source}; its years are {years}")
+        raise UsageError(f"--through {through}: no rows in {data.source}; its years are {years}")
     if last < max(data.train_years):
-        raise CauceError(
+        raise UsageError(
             f"--through {last}: data.train_years {data.train_years} already reaches "
             f"{max(data.train_years)}; the window only widens (edit params.yaml to narrow it)"
         )
@@ -44,17 +44,12 @@ def window(params: Params, through: str | None = None) -> int:
     text = PARAMS.read_text(encoding="utf-8")
     found = TRAIN_YEARS.findall(text)
     if len(found) != 1:
-        raise CauceError(f"{PARAMS}: expected one train_years list under data:, found {len(found)}")
+        raise ConfigError(
+            f"{PARAMS}: expected one train_years list under data:, found {len(found)}"
+        )
     changed = TRAIN_YEARS.sub(lambda m: f"{m['indent']}train_years: {wanted}", text)
     if yaml.safe_load(changed)["data"]["train_years"] != wanted:
-        raise CauceError(f"{PARAMS}: the train_years line is not under data:; edit it by hand")
+        raise ConfigError(f"{PARAMS}: the train_years line is not under data:; edit it by hand")
     write_text(PARAMS, changed)
     print(f"data.train_years: {data.train_years} → {wanted}")
     return 0
-
-
-def _year(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise CauceError(f"--through {value!r}: give a year, e.g. 2018") from None

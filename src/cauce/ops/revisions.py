@@ -12,12 +12,12 @@ from typing import Any
 
 import yaml
 
-from cauce import CauceError, tools
+from cauce import UsageError, tools
 
 WORKSPACE = None  # the revision argument meaning "the files as they are now"
 
 
-class RevisionError(CauceError):
+class RevisionError(UsageError):
     """A revision does not exist in this repository."""
 
 

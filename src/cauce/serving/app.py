@@ -2,7 +2,9 @@
 
 The request schema is the model's own input schema (model.json), so a wrong type, an
 unknown code, a missing or unexpected field is answered 422 naming the field and the
-rule; too many rows or too large a body is 413. The model file is refused at start when
+rule; too many rows or too large a body is 413, a body declared as other than JSON 415.
+The OpenAPI document says exactly that (docs/api-contract.md): every status, body and
+content type a route answers with. The model file is refused at start when
 its hash differs from the one its metadata records. Everything served comes from the
 directory itself (schema, threshold, metrics), so any version serves with today's code;
 this module needs nothing from the pipeline's tools (no git, DVC or GTO).
@@ -38,12 +40,14 @@ from prometheus_client import (
 from pydantic import (
     ConfigDict,
     Field,
+    GetPydanticSchema,
     StrictFloat,
-    StrictInt,
     StrictStr,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
 )
+from pydantic_core import core_schema
 from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
 from cauce import CauceError
@@ -132,7 +136,31 @@ class ServedModel:
         return FastModel.derive(pipeline, sha256) or pipeline
 
 
-_TYPES = {"integer": StrictInt, "number": StrictFloat | StrictInt, "string": StrictStr}
+_TYPES = {"number": StrictFloat, "string": StrictStr}  # a JSON integer is a number too
+
+# A JSON number, never a boolean or a string: the first step of an integer column. JSON has
+# one number type and JSON Schema counts 5.0 as an integer, so 5.0 is read as 5 (5.5 is not).
+_A_NUMBER = core_schema.union_schema(
+    [core_schema.int_schema(strict=True), core_schema.float_schema(strict=True)],
+    custom_error_type="int_type",
+)
+
+
+def _integer(column: dict[str, Any]) -> Any:
+    """An integer column, checked in pydantic-core alone (no Python call per value): a
+    number, then an integer within the bounds or one of the allowed codes."""
+    allowed = column.get("allowed")
+    if allowed is not None:
+        rule = core_schema.literal_schema(list(allowed))
+        documented = {"type": "integer", "enum": list(allowed)}
+    else:
+        rule = core_schema.int_schema(ge=column.get("min"), le=column.get("max"))
+        bounds = {"minimum": column.get("min"), "maximum": column.get("max")}
+        documented = {"type": "integer"} | {k: v for k, v in bounds.items() if v is not None}
+    checked = core_schema.chain_schema([_A_NUMBER, rule])
+    return Annotated[
+        int, GetPydanticSchema(lambda _type, _handler: checked), WithJsonSchema(documented)
+    ]
 
 
 def record_type(schema: list[dict[str, Any]]) -> type:
@@ -140,12 +168,17 @@ def record_type(schema: list[dict[str, Any]]) -> type:
     stay the dicts they arrived as (no object per record)."""
     fields: dict[str, Any] = {}
     for column in schema:
-        kind: Any = _TYPES[column["type"]]
-        if column.get("allowed") is not None:
+        if column["type"] == "integer":
+            kind: Any = _integer(column)
+        elif column.get("allowed") is not None:
             kind = Literal[tuple(column["allowed"])]
+        else:
+            kind = Annotated[
+                _TYPES[column["type"]], Field(ge=column.get("min"), le=column.get("max"))
+            ]
         if column.get("nullable", True):
             kind = kind | None
-        fields[column["name"]] = Annotated[kind, Field(ge=column.get("min"), le=column.get("max"))]
+        fields[column["name"]] = kind
     record = TypedDict("Record", fields)  # type: ignore[operator]
     record.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
     return record
@@ -202,28 +235,29 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
 
     @app.middleware("http")
     async def observe(request: Request, call_next):
-        declared = int(request.headers.get("content-length") or 0)
         started = time.perf_counter()
-        if declared > limits.max_body_bytes:
-            response: Any = _reject(413, too_large)
-            errors.labels("body_too_large").inc()
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         latency.labels(request.url.path).observe(time.perf_counter() - started)
         requests.labels(request.url.path, str(response.status_code)).inc()
         return response
 
-    @app.get("/health")
+    @app.get("/health", response_model=None, responses={200: _json("the process runs", _OK)})
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready")
+    @app.get(
+        "/ready",
+        responses={
+            200: _json("the model is loaded", _READY),
+            503: _json("the model is still loading", _LOADING),
+        },
+    )
     def ready() -> JSONResponse:
         if "model" not in state:
             return JSONResponse({"status": "loading"}, status_code=503)
         return JSONResponse({"status": "ready", "version": served.version})
 
-    @app.get("/v1/model")
+    @app.get("/v1/model", response_model=None, responses={200: _json("the version", _MODEL)})
     def model_info() -> dict[str, Any]:
         return {
             "name": name,
@@ -247,6 +281,7 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
                 "items": TypeAdapter(record).json_schema(),
             }
         },
+        "additionalProperties": False,
     }
 
     @app.post(
@@ -258,19 +293,34 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
             }
         },
         responses={
-            400: {"description": "the body is not JSON"},
-            413: {"description": "more than serve.max_rows records, or a body too large"},
-            422: {"description": "a record breaks the schema: each problem names the field"},
-            503: {"description": "the model is still loading"},
+            200: _json("a probability and a label per record, in order", _PREDICTIONS),
+            400: _json("the body is not JSON (or holds a number beyond float64)", _DETAIL),
+            413: _json("more than serve.max_rows records, or a body too large", _DETAIL),
+            415: _json("a Content-Type other than application/json", _DETAIL),
+            422: _json("the body breaks the schema: each problem names the field", _PROBLEMS),
+            503: _json("the model is still loading", _DETAIL),
         },
     )
     async def predict(request: Request) -> Response:
         if "model" not in state:
             return _reject(503, "the model is still loading")
-        body = await request.body()
-        if len(body) > limits.max_body_bytes:
+        media_type = request.headers.get("content-type")
+        # No Content-Type is read as JSON; a declared other one is refused, not guessed at.
+        if media_type is not None and media_type.partition(";")[0].strip().lower() != _JSON:
+            errors.labels("unsupported_media_type").inc()
+            return _reject(415, f"the body must be {_JSON}, not {media_type}")
+        # The declared length first: a body too large is refused before it is read.
+        if int(request.headers.get("content-length") or 0) > limits.max_body_bytes:
             errors.labels("body_too_large").inc()
             return _reject(413, too_large)
+        chunks, size = [], 0
+        async for chunk in request.stream():  # a chunked body is counted as it arrives
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                errors.labels("body_too_large").inc()
+                return _reject(413, too_large)
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as error:
@@ -280,6 +330,14 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
         if not isinstance(records, list) or not records:
             errors.labels("invalid").inc()
             return _reject(422, 'expected {"records": [ {...}, ... ]} with at least one record')
+        if len(payload) > 1:  # an unknown key is refused like an unknown field in a record
+            errors.labels("invalid").inc()
+            problems = [
+                {"field": key, "rule": "Extra inputs are not permitted", "value": value}
+                for key, value in payload.items()
+                if key != "records"
+            ]
+            return JSONResponse({"detail": problems}, status_code=422)
         if len(records) > limits.max_rows:
             errors.labels("too_many_rows").inc()
             return _reject(
@@ -300,14 +358,74 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
         ]
         return Response(
             orjson.dumps({"model": name, "version": served.version, "predictions": predictions}),
-            media_type="application/json",
+            media_type=_JSON,
         )
 
-    @app.get("/metrics")
-    def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    @app.get("/metrics", response_class=_PrometheusText)
+    def metrics() -> _PrometheusText:
+        return _PrometheusText(generate_latest(registry))
 
     return app
+
+
+_JSON = "application/json"
+
+
+class _PrometheusText(PlainTextResponse):
+    """/metrics: Prometheus's text format, under the content type it is served with."""
+
+    media_type = CONTENT_TYPE_LATEST
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A documented JSON answer: what the route really returns with that status."""
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+def _answer(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_OK = _answer({"status": {"const": "ok"}})
+_READY = _answer({"status": {"const": "ready"}, "version": _NULLABLE_TEXT})
+_LOADING = _answer({"status": {"const": "loading"}})
+_DETAIL = _answer({"detail": {"type": "string"}})
+_PROBLEM = {
+    "type": "object",
+    "required": ["field", "rule"],
+    "properties": {"field": {"type": "string"}, "rule": {"type": "string"}, "value": {}},
+}
+_PROBLEMS = _answer(
+    {"detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": _PROBLEM}]}}
+)
+_MODEL = _answer(
+    {
+        "name": {"type": "string"},
+        "version": _NULLABLE_TEXT,
+        "stage": _NULLABLE_TEXT,
+        "input_schema": {"type": "array", "items": {"type": "object"}},
+        "threshold": {"type": "number"},
+        "model_sha256": _NULLABLE_TEXT,
+        "metrics": {"type": "object"},
+        "limits": _answer({"max_rows": {"type": "integer"}, "max_body_bytes": {"type": "integer"}}),
+    }
+)
+_PREDICTIONS = _answer(
+    {
+        "model": {"type": "string"},
+        "version": _NULLABLE_TEXT,
+        "predictions": {
+            "type": "array",
+            "items": _answer(
+                {
+                    "probability": {"type": "number", "minimum": 0, "maximum": 1},
+                    "label": {"enum": [0, 1]},
+                }
+            ),
+        },
+    }
+)
 
 
 def _describe(model: FastModel | Pipeline) -> str:

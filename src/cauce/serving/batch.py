@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cauce import CauceError, DataError
+from cauce import CauceError, DataError, ExternalError, UsageError
 from cauce.files import atomic_directory, atomic_path, write_json
 from cauce.model import score
 
@@ -293,7 +293,7 @@ def run_dask(
     try:
         import dask
     except ImportError:
-        raise CauceError("--engine dask needs the dask extra: uv sync --extra dask") from None
+        raise UsageError("--engine dask needs the dask extra: uv sync --extra dask") from None
 
     model = Model.from_directory(directory, version, id_column)
     quarantine, _ = outputs(output)
@@ -379,7 +379,7 @@ def _refuse_other_kind(directory: bool, paths: tuple[Path, ...]) -> None:
     for path in paths:
         if path.exists() and path.is_dir() != directory:
             kind, engine = ("a directory", "dask") if path.is_dir() else ("a file", "local")
-            raise CauceError(
+            raise UsageError(
                 f"--output: {path} is {kind} the {engine} engine wrote: remove it or "
                 "write elsewhere"
             )
@@ -408,7 +408,7 @@ def _client(scheduler: str | None) -> Iterator[Any]:
         client = Client(scheduler, timeout="20s", set_as_default=False)
     except OSError as error:
         message = f"--scheduler {scheduler}: cannot reach a Dask scheduler: {error}"
-        raise CauceError(message) from None
+        raise ExternalError(message) from None
     with client:
         yield client
 

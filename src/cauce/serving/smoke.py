@@ -12,8 +12,7 @@ from typing import Any
 
 import httpx
 
-from cauce import CauceError
-from cauce.config import Params
+from cauce import CauceError, ExternalError
 
 
 class SmokeTestError(CauceError):
@@ -33,9 +32,9 @@ def valid_record(schema: list[dict[str, Any]]) -> dict[str, Any]:
     return record
 
 
-def run(params: Params, url: str, version: str | None = None, wait: str = "60") -> int:  # noqa: ARG001
+def run(url: str, version: str | None = None, wait: float = 60) -> int:
     client = httpx.Client(base_url=url.rstrip("/"), timeout=10)
-    deadline = time.monotonic() + float(wait)
+    deadline = time.monotonic() + wait
     while True:
         try:
             if client.get("/ready").status_code == 200:
@@ -43,8 +42,17 @@ def run(params: Params, url: str, version: str | None = None, wait: str = "60") 
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            raise SmokeTestError(f"{url}/ready did not answer 200 within {wait} s")
+            raise SmokeTestError(f"{url}/ready did not answer 200 within {wait:g} s")
         time.sleep(0.5)
+    try:
+        return _check(client, url, version)
+    except httpx.TransportError as error:  # it was ready, then went away
+        raise ExternalError(f"{url}: {type(error).__name__}: {error}") from None
+    except (ValueError, KeyError, IndexError, TypeError) as error:  # an answer not in the contract
+        raise SmokeTestError(f"{url} answered outside its contract: {error!r}") from None
+
+
+def _check(client: httpx.Client, url: str, version: str | None) -> int:
     model = client.get("/v1/model").json()
     if version is not None and model.get("version") != version:
         raise SmokeTestError(f"{url} serves version {model.get('version')!r}, not {version!r}")
