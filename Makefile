@@ -32,6 +32,7 @@ test: setup  ## every test (pytest exits 5 when it collects none: that is a fail
 
 bench: run  ## every benchmark, peers side by side: benchmarks/results/, docs/performance.md
 	python -m benchmarks.api
+	python -m benchmarks.load
 	python -m benchmarks.batch
 	python -m benchmarks.drift
 	python -m benchmarks.pipeline
@@ -56,7 +57,11 @@ hooks: setup  ## install the git hooks: lint before each commit, dvc checkout/pu
 	pre-commit install
 
 outputs: setup  ## the outputs dvc.lock records: pulled from the DVC remote, or rebuilt and checked
-	@if dvc remote default >/dev/null 2>&1; then dvc pull; \
+	@if remote=$$(dvc remote default 2>/dev/null); then \
+		dvc pull || { echo "make outputs: dvc pull from the DVC remote '$$remote'" \
+			"($$(dvc remote list | awk -v r="$$remote" '$$1 == r {print $$2}')) failed:" \
+			"is it reachable, are its credentials set? Retry, or rebuild: cauce reproduce" >&2; \
+			exit 1; }; \
 	else echo "make outputs: no DVC remote: rebuilding them (cauce reproduce)"; cauce reproduce; fi
 
 tags:  ## the model tags as GTO reads them: annotated (a CI checkout leaves them lightweight)

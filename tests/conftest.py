@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -59,6 +61,41 @@ def small_model(root: Path, params: Params, train: pd.DataFrame):
         root / REFERENCE_PROFILE, reference_profile(train[columns], params.features.categorical)
     )
     return model
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under `root` and its sha256: compared before and after, "nothing lost"."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cauce(monkeypatch, capsys) -> Callable[..., Outcome]:
+    """`cauce ARGS` run in process in a directory: its exit code and what it printed.
+    The bad-input matrix runs hundreds of cases; a process each would take minutes."""
+    from cauce.cli import main
+
+    def run(root: Path, *argv: str) -> Outcome:
+        monkeypatch.chdir(root)
+        try:
+            code = main(list(argv))
+        except SystemExit as stop:  # argparse refuses an option
+            code = stop.code
+        printed = capsys.readouterr()
+        assert "Traceback" not in printed.err
+        return Outcome(int(code), printed.out, printed.err)
+
+    return run
 
 
 def tool_environment(home: Path) -> dict[str, str]:
@@ -133,12 +170,7 @@ class Workspace:
         self.run("git", "push", "-q", "origin", "main")
 
     def tree_digest(self, folder: str) -> dict[str, str]:
-        root = self.path / folder
-        return {
-            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*"))
-            if p.is_file()
-        }
+        return tree_digest(self.path / folder)
 
 
 def baseline_clone(root: Path, remote: bool = True) -> Workspace:

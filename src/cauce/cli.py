@@ -17,8 +17,9 @@ from cauce import CauceError, ConfigError, ExitCode
 from cauce.config import DEFAULT_PARAMS, load_params
 from cauce.layout import MONITOR_REPORTS, SERVING_MODEL
 
-VERSION = re.compile(r"(?:[\w-]+@)?(v\d+\.\d+\.\d+)")  # v0.2.0, or model@v0.2.0
-STAGE = re.compile(r"[a-z][a-z0-9_-]*")
+# GTO's own rules: a semver tag with its v (pre-releases too), named alone or as model@v…
+VERSION = re.compile(r"(?:model@)?(v\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)")
+STAGE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9/_-]*[a-zA-Z0-9])?")
 REPOSITORY = re.compile(r"[\w.-]+/[\w.-]+")
 URL = re.compile(r"https?://[^\s/]+(?:/\S*)?")
 
@@ -75,7 +76,7 @@ class Years:
         if text == "latest":
             return cls(text, ())
         try:
-            return cls(text, tuple(year(part) for part in text.split(",")))
+            return cls(text, tuple(year(part.strip()) for part in text.split(",")))
         except argparse.ArgumentTypeError:
             raise argparse.ArgumentTypeError(
                 f"{text!r}: give years like 2018, 2016,2017 or latest"

@@ -8,11 +8,13 @@ outputs are the same bytes on every run.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -22,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cauce import ModelFileError
 from cauce.layout import TIMINGS
 
 if TYPE_CHECKING:  # pandas takes a second to import: serving imports this module without it
@@ -30,11 +33,61 @@ if TYPE_CHECKING:  # pandas takes a second to import: serving imports this modul
 log = logging.getLogger("cauce")
 
 
+def read_model_json(path: Path, hint: str = "") -> dict[str, Any]:
+    """A JSON object `cauce package` or a stage wrote beside a model (model.json,
+    serving.json, reference.json): anything else is a ModelFileError naming `path`."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: not found" + (f"; {hint}" if hint else "")) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path}: not JSON ({error}); package the model again") from None
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{path}: holds a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def _temporary(target: Path) -> dict[str, str]:
+    """Where a temporary for `target` goes, named `.NAME.PID.RANDOM.tmp` after the process
+    that writes it, so that a later writer can tell a dead one's leftovers (see _sweep)."""
+    prefix = f".{target.name}.{os.getpid()}."
+    return {"prefix": prefix, "suffix": ".tmp", "dir": str(target.parent)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _sweep(target: Path) -> None:
+    """Remove the temporaries an earlier writer of `target` left when it was killed in
+    the middle (SIGKILL, a lost runner): a half-written file never lingers beside the
+    output for `git add -A` to pick up. A live writer's temporaries are left alone. A
+    directory retired in the instant before its successor was renamed in comes back."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[a-z0-9_]+(\.old)?\.tmp")
+    for stray in sorted(target.parent.glob(f".{glob.escape(target.name)}.*.tmp")):
+        found = pattern.fullmatch(stray.name)
+        if found is None or _alive(int(found.group(1))):
+            continue
+        if found.group(2) and not target.exists():
+            stray.rename(target)  # the previous whole directory
+        elif stray.is_dir() and not stray.is_symlink():
+            shutil.rmtree(stray, ignore_errors=True)
+        else:
+            stray.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it over `target` on success."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    _sweep(target)
+    handle, name = tempfile.mkstemp(**_temporary(target))
     os.close(handle)
     temporary = Path(name)
     try:
@@ -94,11 +147,12 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     between leaves either the old or the new directory complete, never a mix.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    _sweep(target)
+    staging = Path(tempfile.mkdtemp(**_temporary(target)))
     try:
         yield staging
         staging.chmod(0o755)
-        retired = staging.with_name(staging.name + ".old")
+        retired = staging.with_name(staging.name.removesuffix(".tmp") + ".old.tmp")
         if target.exists():
             target.rename(retired)
         staging.rename(target)

@@ -38,6 +38,21 @@ def run(
     `dvc repro`), and keeps it too, merged with stderr.
     """
     argv = [executable(command[0]), *command[1:]]
+    try:
+        result = _run(argv, cwd, env, echo)
+    except FileNotFoundError:  # the program itself, not a file it was given
+        raise ToolError(
+            f"{command[0]}: not installed (not beside {sys.executable}, not on PATH)"
+        ) from None
+    if check and result.returncode != 0:
+        words = (result.stderr or result.stdout).strip().splitlines()
+        raise ToolError(f"{' '.join(command)}: {words[-1] if words else 'failed'}")
+    return result
+
+
+def _run(
+    argv: list[str], cwd: Path | None, env: dict[str, str] | None, echo: bool
+) -> subprocess.CompletedProcess:
     if echo:
         with subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env
@@ -46,13 +61,8 @@ def run(
             for line in process.stdout or ():
                 sys.stderr.write(line)
                 lines.append(line)
-        result = subprocess.CompletedProcess(argv, process.returncode, "".join(lines), "")
-    else:
-        result = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd, env=env)
-    if check and result.returncode != 0:
-        words = (result.stderr or result.stdout).strip().splitlines()
-        raise ToolError(f"{' '.join(command)}: {words[-1] if words else 'failed'}")
-    return result
+        return subprocess.CompletedProcess(argv, process.returncode, "".join(lines), "")
+    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd, env=env)
 
 
 def gto(action: str, *args: Any, **kwargs: Any) -> Any:

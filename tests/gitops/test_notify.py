@@ -39,6 +39,7 @@ def workdir(tmp_path) -> Path:
         "## Drift in AGEP\n\n**2 of 9** checks drift, p < 0.01: [docs](https://x.test/d)\n",
         encoding="utf-8",
     )
+    (tmp_path / "latin1.md").write_bytes("## Dérive\n".encode("latin-1"))
     return tmp_path
 
 
@@ -173,6 +174,7 @@ def test_without_a_webhook_nothing_is_sent_and_the_event_is_kept(workdir):
         (DRIFT, {"CAUCE_WEBHOOK_URL": "hook", "CAUCE_WEBHOOK_SECRET": "s3cret"}, "whsec_"),
         (("--event", "exploded", "--title", "x"), {}, "drift, contract-breach, release"),
         (("--event", "drift", "--title", "x", "--body-file", "gone.md"), {}, "gone.md"),
+        (("--event", "drift", "--title", "x", "--body-file", "latin1.md"), {}, "not UTF-8 text"),
     ],
 )
 def test_mistakes_are_refused_before_anything_is_written_or_sent(

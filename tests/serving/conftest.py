@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
@@ -10,12 +11,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
+from cauce import ExitCode
 from cauce.fastpath import write_beside
 from cauce.files import file_sha256, write_json
 from cauce.layout import FAST_MODEL, SERVING_INFO
-from tests.conftest import ROOT, Workspace, baseline_clone, small_model, tool_environment
+from tests.conftest import (
+    ROOT,
+    SOURCE,
+    Workspace,
+    baseline_clone,
+    small_model,
+    tool_environment,
+)
 
 
 def free_port() -> int:
@@ -93,3 +103,24 @@ def served_url(packaged_model, tmp_path_factory) -> Iterator[str]:
         finally:
             server.terminate()
             server.wait(timeout=10)
+
+
+OUTPUT = "out/predictions.parquet"
+MODEL = ("--model-dir", "model")
+
+
+@pytest.fixture(scope="package")
+def rows() -> pd.DataFrame:
+    return pd.read_parquet(SOURCE).head(300)
+
+
+@pytest.fixture
+def scored_checkout(tmp_path, packaged_model, rows, cauce) -> Path:
+    """A directory with params.yaml, a packaged model (model/) and the predictions of a
+    good run (OUTPUT): what the bad-input cases of score and of model files start from."""
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    shutil.copytree(packaged_model, tmp_path / "model")
+    rows.to_parquet(tmp_path / "good.parquet")
+    result = cauce(tmp_path, "score", "--input", "good.parquet", "--output", OUTPUT, *MODEL)
+    assert result.code == ExitCode.OK, result.err
+    return tmp_path

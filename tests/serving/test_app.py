@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 
 import httpx
@@ -14,8 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cauce import ExitCode
 from cauce.model import load_model
 from cauce.serving.app import ModelIntegrityError, ServedModel
+from tests.conftest import ROOT
 from tests.serving.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -166,6 +169,57 @@ def test_metrics_count_requests_rows_and_errors(api, test_rows):
     assert value(r'cauce_request_seconds_count\{path="/v1/predict"\}') >= 3
 
 
+def test_unknown_paths_share_one_metrics_series(api):
+    """A scanner's every path is labelled "unmatched": /metrics does not grow with them."""
+
+    def path_labels() -> set[str]:
+        return set(
+            re.findall(r'^cauce_requests_total\{path="([^"]*)"', api.get("/metrics").text, re.M)
+        )
+
+    before = path_labels()
+    for number in range(50):
+        assert api.get(f"/scan/{number}/wp-login.php").status_code == 404
+    after = path_labels()
+    assert after - before <= {"unmatched"}, after - before
+    text = api.get("/metrics").text
+    assert "/scan/" not in text
+    unmatched = re.search(r'cauce_requests_total\{path="unmatched",status="404"\} (\S+)', text)
+    assert unmatched, text
+    assert float(unmatched.group(1)) >= 50
+    # A known path with the wrong method keeps its route's label.
+    assert api.get("/v1/predict").status_code == 405
+    assert 'cauce_requests_total{path="/v1/predict",status="405"}' in api.get("/metrics").text
+
+
+def test_the_load_benchmark_runs_and_its_checks_pass(packaged_model, tmp_path):
+    """`python -m benchmarks.load`, briefly: a real `cauce serve`, every kind of request."""
+    out = tmp_path / "load.json"
+    command = [sys.executable, "-m", "benchmarks.load", "--clients", "4", "--duration", "3"]
+    options = ["--rounds", "1", "--workers", "1", "--model-dir", str(packaged_model)]
+    result = subprocess.run(
+        [*command, *options, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads(out.read_text())
+    assert results["passed"]
+    assert results["versions"]["cauce"]
+    assert results["machine"]["cpus"]
+    run = results["runs"]["cauce serve"]
+    assert all(run["checks"].values()), run["checks"]
+    assert set(run["kinds"]) == set(results["mix"])
+    assert run["kinds"]["one_record"]["requests"] > 0
+    assert {"p50_ms", "p95_ms", "p99_ms", "statuses"} <= set(run["kinds"]["one_record"])
+    assert set(run["rss_mib"]) == {"start", "peak", "end", "second_half_growth"}
+    assert run["requests_per_second"] > 0
+    assert run["server_5xx"] == 0
+
+
 def test_a_tampered_model_file_is_refused(repository, tmp_path):
     directory = tmp_path / "model"
     shutil.copytree(repository.path / ".cauce/models/v0.1.0", directory)
@@ -176,5 +230,5 @@ def test_a_tampered_model_file_is_refused(repository, tmp_path):
     result = repository.run(
         "cauce", "serve", "--model-dir", str(directory), "--port", "1", check=False
     )
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.MODEL_FILE
     assert "refusing to serve it" in result.stderr

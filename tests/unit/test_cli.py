@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cauce import ExitCode
+from cauce import ExitCode, tools
 from cauce.cli import COMMANDS, main, parser
+from cauce.tools import ToolError
 
 
 def test_help_lists_every_subcommand_with_a_description():
@@ -41,23 +42,46 @@ def test_a_missing_input_exits_5_naming_the_file(tmp_path, monkeypatch, capsys):
     assert "data/raw/data.parquet" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    ("arguments", "message"),
-    [
-        (["serve", "--port", "99999"], "argument --port: '99999' is not a port: a whole number"),
-        (["serve", "--port", "http"], "argument --port: 'http' is not a port"),
-        (["serve", "--version", "latest"], "'latest' is not a version like v0.2.0"),
-        (["serve", "--stage", "Prod!"], "'Prod!' is not a stage name like prod"),
-        (["smoke-test", "--url", "127.0.0.1:8000"], "is not an http(s) address"),
-        (["smoke-test", "--url", "http://x", "--wait", "-1"], "'-1' is not a number of seconds"),
-        (["smoke-test", "--url", "http://x", "--wait", "nan"], "'nan' is not a number of seconds"),
-        (["monitor", "--years", "2018,soon"], "'2018,soon': give years like 2018, 2016,2017"),
-        (["train-window", "--through", "18"], "'18' is not a year like 2018"),
-        (["score", "--output", "o.parquet", "--engine", "spark"], "invalid choice: 'spark'"),
-        (["deploy-target", "--repository", "just-a-name"], "is not a repository like owner/name"),
-        (["package"], "the following arguments are required: --version"),
-    ],
-)
+# The bad-input matrix for options (docs/reliability.md): argparse refuses each one.
+WRONG_OPTIONS: dict[str, tuple[list[str], str]] = {
+    "port-out-of-range": (
+        ["serve", "--port", "99999"],
+        "argument --port: '99999' is not a port: a whole number",
+    ),
+    "port-not-a-number": (["serve", "--port", "http"], "argument --port: 'http' is not a port"),
+    "version-a-word": (["serve", "--version", "latest"], "'latest' is not a version like v0.2.0"),
+    "version-of-another-artifact": (
+        ["score", "--output", "o.parquet", "--version", "data@v1.0.0"],
+        "'data@v1.0.0' is not a version like v0.2.0",
+    ),
+    "stage-with-symbols": (["serve", "--stage", "Prod!"], "'Prod!' is not a stage name like prod"),
+    "url-without-scheme": (["smoke-test", "--url", "127.0.0.1:8000"], "is not an http(s) address"),
+    "negative-seconds": (
+        ["smoke-test", "--url", "http://x", "--wait", "-1"],
+        "'-1' is not a number of seconds",
+    ),
+    "nan-seconds": (
+        ["smoke-test", "--url", "http://x", "--wait", "nan"],
+        "'nan' is not a number of seconds",
+    ),
+    "years-with-a-word": (
+        ["monitor", "--years", "2018,soon"],
+        "'2018,soon': give years like 2018, 2016,2017",
+    ),
+    "year-of-two-digits": (["train-window", "--through", "18"], "'18' is not a year like 2018"),
+    "unknown-engine": (
+        ["score", "--output", "o.parquet", "--engine", "spark"],
+        "invalid choice: 'spark'",
+    ),
+    "repository-without-owner": (
+        ["deploy-target", "--repository", "just-a-name"],
+        "is not a repository like owner/name",
+    ),
+    "required-option-missing": (["package"], "the following arguments are required: --version"),
+}
+
+
+@pytest.mark.parametrize(("arguments", "message"), WRONG_OPTIONS.values(), ids=WRONG_OPTIONS.keys())
 def test_an_option_of_the_wrong_type_exits_2_naming_it(arguments, message, capsys):
     with pytest.raises(SystemExit) as exited:
         main(arguments)
@@ -76,8 +100,11 @@ def test_options_arrive_typed():
         Path("models"),
         "v0.2.0",
     )
-    years = parser().parse_args(["monitor", "--years", "2016,2017"]).years
+    years = parser().parse_args(["monitor", "--years", "2016, 2017"]).years
     assert years.values == (2016, 2017)
+    # GTO's own names: stages with capitals and slashes, versions with a pre-release
+    staged = parser().parse_args(["serve", "--stage", "eu/Canary", "--version", "v1.0.0-rc.1"])
+    assert (staged.stage, staged.version) == ("eu/Canary", "v1.0.0-rc.1")
     assert parser().parse_args(["monitor", "--years", "latest"]).years.values == ()
 
 
@@ -97,3 +124,9 @@ def test_every_exit_code_is_distinct_and_in_the_help():
     help_text = parser().format_help()
     for code in ExitCode:
         assert f"{code.value} {code.name.lower().replace('_', ' ')}" in " ".join(help_text.split())
+
+
+def test_a_program_that_is_not_installed_is_an_external_error():
+    with pytest.raises(ToolError, match="cauce-no-such-tool: not installed") as raised:
+        tools.run("cauce-no-such-tool", "--version")
+    assert raised.value.exit_code == ExitCode.EXTERNAL

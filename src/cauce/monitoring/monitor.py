@@ -9,7 +9,6 @@ exit code is the verdict: 0 no drift, 3 drift, 4 a batch that breaks the data co
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cauce import ModelFileError, UsageError
+from cauce import UsageError
 from cauce.config import Params
-from cauce.files import atomic_directory, write_json, write_text
+from cauce.files import atomic_directory, read_model_json, write_json, write_text
 from cauce.layout import (
     DRIFT_PAGE,
     DRIFT_PLOTS,
@@ -67,8 +66,10 @@ def run(
         for violation in violations:
             print(f"  - {violation['message']}")
         return CONTRACT_BREACH
-    profile = _read_json(watched.directory / REFERENCE_PROFILE.name)
-    card = _read_json(watched.directory / MODEL_CARD.name)
+    profile = read_model_json(
+        watched.directory / REFERENCE_PROFILE.name, f"is {watched.directory} a model directory?"
+    )
+    card = read_model_json(watched.directory / MODEL_CARD.name)
     model = load_model(watched.directory / MODEL_FILE.name)
     probability = score(model, batch)
     findings = drift.compare(
@@ -145,12 +146,3 @@ def _own_directory(out: Path) -> None:
             f"--out {out}: holds files that are not a drift report ({', '.join(other[:5])}); "
             "give a directory of its own, e.g. reports/monitor"
         )
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: not found; is {path.parent} a model directory?") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFileError(f"{path}: not JSON ({error}); package the model again") from None

@@ -16,13 +16,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cauce import CauceError, UsageError, tools
+from cauce import UsageError, tools
 from cauce.config import Params
-from cauce.files import file_sha256, write_json, write_text
+from cauce.files import file_sha256, read_model_json, write_json, write_text
 from cauce.layout import (
     EVALUATE_METRICS,
     FAST_MODEL,
@@ -65,7 +64,10 @@ def target(
         raise DeployTargetError("give --ref TAG, or both --version and --stage")
     known = [v.name for v in registry.versions()]
     if version not in known:
-        raise DeployTargetError(f"{version} is not a registered version; known: {', '.join(known)}")
+        # A tag like model#prod (no number) assigns the commit it tags, which GTO names by sha.
+        named = f"{ref} names {version}, which" if ref else version
+        listed = ", ".join(known) or "none yet"
+        raise DeployTargetError(f"{named} is not a registered version; known: {listed}")
     # A version older than the one that held production before is a rollback.
     before = next((v for v in registry.stage_history(stage) if v != version), None)
     rollback = (
@@ -105,7 +107,7 @@ def package(
     scores = revisions.read_json(SCORE_PROFILE, ref)
     if scores is not None:
         write_json(directory / SCORE_PROFILE.name, scores)
-    card = json.loads((directory / MODEL_CARD.name).read_text(encoding="utf-8"))
+    card = read_model_json(directory / MODEL_CARD.name)
     page = model_card(card, name, stage or "registered", Evidence("", metrics, groups), params)
     write_text(directory.parent / MODEL_CARD_PAGE, page)
     message = tools.run("git", "tag", "--list", "--format=%(contents)", ref).stdout.strip()
@@ -175,7 +177,7 @@ def staged(params: Params, stage: str) -> tuple[str, Path]:
     """The version in `stage` and its packaged directory (packaged on first use)."""
     ref = registry.production_version(stage)
     if ref is None:
-        raise CauceError(f"no version is in stage {stage!r}: run cauce release first")
+        raise UsageError(f"no version is in stage {stage!r}: run cauce release first")
     version = ref.rpartition("@")[2]
     return version, packaged(params, version, stage)
 
@@ -238,12 +240,12 @@ def _watched(params: Params, stage: str | None, model_dir: Path | None) -> Watch
     if model_dir is None:
         stage = stage or registry.PRODUCTION
         version, directory = staged(params, stage)
-        info = json.loads((directory / SERVING_INFO).read_text(encoding="utf-8"))
+        info = read_model_json(directory / SERVING_INFO)
         scores = directory / SCORE_PROFILE.name
         return Watched(
             directory,
             f"{registry.MODEL}@{version} ({stage})",
-            json.loads(scores.read_text(encoding="utf-8")) if scores.exists() else None,
+            read_model_json(scores) if scores.exists() else None,
             info.get("metrics"),
         )
     # A directory of this checkout (models/): its reports are the working tree's.

@@ -101,7 +101,10 @@ def run(
         raise UsageError("--title is empty: say in one line what happened")
     if body_file is not None and not body_file.is_file():
         raise UsageError(f"--body-file {body_file}: no such file")
-    text = body_file.read_text(encoding="utf-8") if body_file else ""
+    try:
+        text = body_file.read_text(encoding="utf-8") if body_file else ""
+    except UnicodeDecodeError as error:
+        raise UsageError(f"--body-file {body_file}: not UTF-8 text ({error})") from None
     receivers = configured_receivers(os.environ)
     message_id = f"msg_{secrets.token_hex(16)}"
     message = event_message(event, title, text, link, os.environ)

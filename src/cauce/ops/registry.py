@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cauce import tools
+from cauce import CauceError, tools
 from cauce.ops import lock
 
 log = logging.getLogger("cauce")
@@ -96,12 +96,38 @@ def check_ref(ref: str) -> tuple[str, str] | None:
     )
 
 
+class TagsTakenError(CauceError):
+    """Another run pushed the same tags first (two releases of one commit at once)."""
+
+
 def push_tags(tags: list[str], remote: str = "origin") -> bool:
-    """Push the tags when `remote` exists; False when there is nowhere to push."""
+    """Push the tags when `remote` exists; False when there is nowhere to push.
+
+    All or none (`git push --atomic`): when `remote` refuses any of them, none is pushed,
+    this run's tags are deleted here too, and the remote's tags are fetched, so that
+    nothing is half-done and a rerun sees what the remote holds. A tag another run pushed
+    first (two releases racing) is a TagsTakenError, any other refusal a ToolError.
+    """
     if remote not in tools.run("git", "remote").stdout.split():
         return False
-    tools.run("git", "push", "--quiet", remote, *(f"refs/tags/{t}" for t in tags))
-    return True
+    refs = [f"refs/tags/{t}" for t in tags]
+    pushed = tools.run("git", "push", "--atomic", "--quiet", remote, *refs, check=False)
+    if pushed.returncode == 0:
+        return True
+    listed = tools.run("git", "ls-remote", "--tags", remote, *refs, check=False).stdout
+    taken = [t for t in tags if f"refs/tags/{t}" in listed.split()]
+    tools.run("git", "tag", "--delete", *tags)
+    tools.run("git", "fetch", "--quiet", "--force", remote, "+refs/tags/*:refs/tags/*", check=False)
+    undone = f"nothing was pushed and this run's tags ({', '.join(tags)}) are deleted"
+    if taken:
+        raise TagsTakenError(
+            f"{remote} already has {', '.join(taken)}: another release pushed it first. "
+            f"{undone.capitalize()}; {remote}'s tags are fetched: run it again to see them"
+        )
+    words = (pushed.stderr or pushed.stdout).strip().splitlines()
+    raise tools.ToolError(
+        f"git push {remote} {' '.join(tags)}: {words[-1] if words else 'failed'}; {undone}"
+    )
 
 
 def fetch(version: str, into: Path) -> Path:

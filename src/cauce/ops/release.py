@@ -14,6 +14,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from cauce import CauceError, UsageError, tools
 from cauce.config import Params
@@ -172,12 +173,49 @@ def judge(params: Params, version: str, production: str | None) -> Decision:
     )
 
 
+def push_outputs() -> None:
+    """`dvc push` to the default DVC remote, when there is one. A remote that cannot be
+    reached or refuses is a ToolError naming the remote and what went wrong (`--quiet`
+    would hide it), before anything is registered."""
+    default = tools.run("dvc", "remote", "default", check=False)
+    if default.returncode != 0:
+        return
+    name = default.stdout.strip()
+    pushed = tools.run("dvc", "push", check=False)
+    if pushed.returncode == 0:
+        return
+    errors = [
+        line.removeprefix("ERROR:").strip()
+        for line in (pushed.stderr + pushed.stdout).splitlines()
+        if line.startswith("ERROR:")
+    ]
+    # "failed to transfer '<md5>' - Cannot connect to host …": the cause, once
+    causes = list(dict.fromkeys(e.partition(" - ")[2] or e for e in errors)) or ["failed"]
+    raise tools.ToolError(
+        f"dvc push to the DVC remote {name!r} ({remote_url(name)}) failed: "
+        + "; ".join(causes[:3])
+        + ". Nothing was registered: make the remote reachable (or fix its credentials) "
+        "and run cauce release again"
+    )
+
+
+def remote_url(name: str) -> str:
+    """The URL of DVC remote `name`, without any user or password in it."""
+    for line in tools.run("dvc", "remote", "list", check=False).stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == name:
+            url = urlsplit(fields[1])
+            if url.netloc and "@" in url.netloc:
+                url = url._replace(netloc=url.netloc.rpartition("@")[2])
+            return urlunsplit(url)
+    return "its URL unknown"
+
+
 def require_fetchable(commit: str) -> None:
     """Push the outputs when there is a DVC remote, then prove the model directory of
     `commit` can be fetched the way serve and deploy fetch it: a version whose model
     exists nowhere is never registered."""
-    if tools.run("dvc", "remote", "default", check=False).returncode == 0:
-        tools.run("dvc", "push", "--quiet")
+    push_outputs()
     with tempfile.TemporaryDirectory() as folder:
         fetched = tools.run(
             "dvc",

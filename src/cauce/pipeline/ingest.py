@@ -19,6 +19,8 @@ def read_table(location: str) -> pd.DataFrame:
     csv = location.lower().endswith((".csv", ".csv.gz"))
     try:
         frame = (pd.read_csv if csv else pd.read_parquet)(location)
+    except FileNotFoundError:
+        raise DataError(f"{location}: not found") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{location}: the file is empty") from None
     except (OSError, ValueError) as error:
@@ -30,11 +32,11 @@ def read_table(location: str) -> pd.DataFrame:
 
 
 def read_source(source: str) -> pd.DataFrame:
-    """`data.source`, whose problems are configuration errors."""
+    """`data.source`; its problems are data errors that say where the path was set."""
     try:
         return read_table(source)
     except DataError as error:
-        raise ConfigError(f"data.source = {source!r}: {error}") from None
+        raise DataError(f"data.source: {error}") from None
 
 
 def training_rows(frame: pd.DataFrame, data: DataParams, source: str) -> tuple[pd.DataFrame, int]:

@@ -18,7 +18,6 @@ pandas or scikit-learn; without it, the pipeline is loaded and the fast form der
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -50,10 +49,10 @@ from pydantic import (
 from pydantic_core import core_schema
 from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
-from cauce import CauceError
+from cauce import ModelFileError
 from cauce.config import ServeParams
 from cauce.fastpath import FastModel, FastModelFileError
-from cauce.files import file_sha256
+from cauce.files import file_sha256, read_model_json
 from cauce.layout import FAST_MODEL, MODEL_CARD, MODEL_FILE, SERVING_INFO
 
 if TYPE_CHECKING:
@@ -62,7 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class ModelIntegrityError(CauceError):
+class ModelIntegrityError(ModelFileError):
     """The model file is not the one its metadata describes."""
 
 
@@ -82,15 +81,14 @@ class ServedModel:
         cls, directory: Path, version: str | None = None, stage: str | None = None
     ) -> ServedModel:
         """The model in `directory`, with the version and metrics `cauce package` put beside."""
-        card_file = directory / MODEL_CARD.name
-        try:
-            card = json.loads(card_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CauceError(f"{card_file}: not found: is {directory} a model directory?") from None
+        card = read_model_json(directory / MODEL_CARD.name, f"is {directory} a model directory?")
         if "threshold" not in card or "input_schema" not in card:
-            raise CauceError(f"{card_file}: no threshold or input_schema: not a cauce model card")
+            raise ModelFileError(
+                f"{directory / MODEL_CARD.name}: no threshold or input_schema: "
+                "not a cauce model card"
+            )
         info_file = directory / SERVING_INFO
-        info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.exists() else {}
+        info = read_model_json(info_file) if info_file.exists() else {}
         return cls(
             directory,
             version or info.get("version"),
@@ -108,7 +106,10 @@ class ServedModel:
         """Refuse a model file whose hash is not the one model.json records."""
         expected = str(self.card.get("model_sha256"))
         model_file = self.directory / MODEL_FILE.name
-        actual = file_sha256(model_file)
+        try:
+            actual = file_sha256(model_file)
+        except FileNotFoundError:
+            raise ModelFileError(f"{model_file}: not found: nothing to serve") from None
         if actual != expected:
             raise ModelIntegrityError(
                 f"{model_file}: sha256 {actual[:12]}… differs from the {expected[:12]}… "
@@ -237,8 +238,13 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
     async def observe(request: Request, call_next):
         started = time.perf_counter()
         response = await call_next(request)
-        latency.labels(request.url.path).observe(time.perf_counter() - started)
-        requests.labels(request.url.path, str(response.status_code)).inc()
+        # Labelled by the route's template, never the raw path: each path a scanner tries
+        # would otherwise be a new series, and the registry would grow without bound. The
+        # router leaves the route it matched in the scope (also for a 405 on a known path).
+        route = request.scope.get("route")
+        path = getattr(route, "path", None) or "unmatched"  # a 404 no route matched
+        latency.labels(path).observe(time.perf_counter() - started)
+        requests.labels(path, str(response.status_code)).inc()
         return response
 
     @app.get("/health", response_model=None, responses={200: _json("the process runs", _OK)})

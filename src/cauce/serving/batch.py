@@ -93,6 +93,8 @@ def dataset(location: str, model: Model) -> Any:
         found = ds.dataset(sources, format=file_format, filesystem=filesystem)
         # part-2 before part-10, as Dask orders them: both engines read the same order.
         files = sorted(found.files, key=_natural)
+        if not files:
+            raise DataError(f"--input {location}: no file matches")
         source = ds.dataset(files, format=file_format, filesystem=found.filesystem)
     except FileNotFoundError:
         raise DataError(f"--input {location}: not found") from None

@@ -48,12 +48,22 @@ def run(url: str, version: str | None = None, wait: float = 60) -> int:
         return _check(client, url, version)
     except httpx.TransportError as error:  # it was ready, then went away
         raise ExternalError(f"{url}: {type(error).__name__}: {error}") from None
-    except (ValueError, KeyError, IndexError, TypeError) as error:  # an answer not in the contract
+    except (
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+    ) as error:  # an answer not in the contract
         raise SmokeTestError(f"{url} answered outside its contract: {error!r}") from None
 
 
 def _check(client: httpx.Client, url: str, version: str | None) -> int:
     model = client.get("/v1/model").json()
+    if not isinstance(model, dict):
+        raise SmokeTestError(
+            f"{url}/v1/model answered a JSON {type(model).__name__}, not an object"
+        )
     if version is not None and model.get("version") != version:
         raise SmokeTestError(f"{url} serves version {model.get('version')!r}, not {version!r}")
     record = valid_record(model["input_schema"])

@@ -1,0 +1,121 @@
+"""The bad-input matrix for `cauce score`: input files it cannot score, and options that
+cannot go together. Each case: the exit code, a message naming the input and the rule, and
+the predictions of the last good run intact. Rows that break the model's input schema are
+not errors: they are quarantined with their reasons (test_batch.py). docs/reliability.md
+lists every case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cauce import ExitCode
+from tests.conftest import tree_digest
+from tests.serving.conftest import MODEL, OUTPUT
+
+
+def parquet(change: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[Path, pd.DataFrame], str]:
+    def write(root: Path, rows: pd.DataFrame) -> str:
+        change(rows).to_parquet(root / "input.parquet")
+        return "input.parquet"
+
+    return write
+
+
+def text(name: str, content: bytes) -> Callable[[Path, pd.DataFrame], str]:
+    def write(root: Path, _: pd.DataFrame) -> str:
+        (root / name).write_bytes(content)
+        return name
+
+    return write
+
+
+def truncated(root: Path, rows: pd.DataFrame) -> str:
+    data = rows.to_parquet()
+    (root / "cut.parquet").write_bytes(data[: len(data) // 2])
+    return "cut.parquet"
+
+
+def mixed_directory(root: Path, rows: pd.DataFrame) -> str:
+    """Two files whose types disagree: the second has a fraction where the first has
+    whole numbers."""
+    (root / "parts").mkdir()
+    rows.head(100).to_parquet(root / "parts/a.parquet")
+    later = rows.tail(100).astype({"AGEP": float})
+    later.iloc[0, later.columns.get_loc("AGEP")] = 12.5
+    later.to_parquet(root / "parts/b.parquet")
+    return "parts"
+
+
+def empty_directory(root: Path, _: pd.DataFrame) -> str:
+    (root / "nothing").mkdir()
+    return "nothing"
+
+
+# (how the input is made, extra options, exit code, words the message must hold)
+INPUTS: dict[str, tuple[Callable[[Path, pd.DataFrame], str], tuple[str, ...], int, str]] = {
+    "missing-file": (lambda *_: "absent.parquet", (), ExitCode.DATA, "absent.parquet: not found"),
+    "empty-file": (text("empty.parquet", b""), (), ExitCode.DATA, "cannot be read"),
+    "csv-named-parquet": (
+        text("text.parquet", b"AGEP,MAR\n40,1\n"),
+        (),
+        ExitCode.DATA,
+        "cannot be read",
+    ),
+    "truncated-parquet": (truncated, (), ExitCode.DATA, "cut.parquet: cannot be read"),
+    "no-rows": (parquet(lambda r: r.head(0)), (), ExitCode.DATA, "input.parquet: no rows"),
+    "empty-csv": (text("empty.csv", b""), (), ExitCode.DATA, "empty.csv"),
+    "column-missing": (
+        parquet(lambda r: r.drop(columns="MAR")),
+        (),
+        ExitCode.DATA,
+        "columns the model needs are missing: ['MAR']",
+    ),
+    "id-column-missing": (
+        parquet(lambda r: r.drop(columns="id")),
+        (),
+        ExitCode.DATA,
+        "columns the model needs are missing: ['id']",
+    ),
+    "types-differ-between-files": (
+        mixed_directory,
+        (),
+        ExitCode.DATA,
+        "parts: cannot be read: Float value 12.5",
+    ),
+    "directory-without-files": (empty_directory, (), ExitCode.DATA, "nothing: no file matches"),
+    "glob-matching-nothing": (
+        lambda *_: "batches/*.parquet",
+        (),
+        ExitCode.DATA,
+        "batches/*.parquet: no file matches",
+    ),
+    "scheduler-without-dask": (
+        lambda *_: "good.parquet",
+        ("--scheduler", "tcp://127.0.0.1:8786"),
+        ExitCode.USAGE,
+        "--scheduler is for --engine dask",
+    ),
+    "two-models-named": (
+        lambda *_: "good.parquet",
+        ("--stage", "prod"),
+        ExitCode.USAGE,
+        "give one of --stage, --version or --model-dir",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", INPUTS.values(), ids=INPUTS.keys())
+def test_an_input_score_cannot_use(scored_checkout, rows, cauce, case):
+    make, options, code, words = case
+    location = make(scored_checkout, rows)
+    before = tree_digest(scored_checkout / "out")
+    result = cauce(
+        scored_checkout, "score", "--input", location, "--output", OUTPUT, *MODEL, *options
+    )
+    assert result.code == code, result.err
+    assert words in result.err
+    assert tree_digest(scored_checkout / "out") == before
