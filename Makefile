@@ -59,7 +59,7 @@ hooks: setup  ## install the git hooks: lint before each commit, dvc checkout/pu
 outputs: setup  ## the outputs dvc.lock records: pulled from the DVC remote, or rebuilt and checked
 	@if remote=$$(dvc remote default 2>/dev/null); then \
 		dvc pull || { echo "make outputs: dvc pull from the DVC remote '$$remote'" \
-			"($$(dvc remote list | awk -v r="$$remote" '$$1 == r {print $$2}')) failed:" \
+			"($$(dvc remote list | awk -v r="$$remote" '$$1 == r {print $$2}' | sed -E 's#//[^/@]*@#//#')) failed:" \
 			"is it reachable, are its credentials set? Retry, or rebuild: cauce reproduce" >&2; \
 			exit 1; }; \
 	else echo "make outputs: no DVC remote: rebuilding them (cauce reproduce)"; cauce reproduce; fi

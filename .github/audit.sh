@@ -36,7 +36,8 @@ lookup_failed+='|Temporary failure in name resolution|SSLError|ServiceError|HTTP
 if grep -Eq "$lookup_failed" "$work/log"; then
   tail -n 1 "$work/log" >&2
   echo "make audit: could not audit: the advisory database (PyPI's JSON API, or OSV with" \
-    "PIP_AUDIT_VULNERABILITY_SERVICE=osv) did not answer, so nothing was checked" >&2
+    "PIP_AUDIT_VULNERABILITY_SERVICE=osv) did not answer for every package (the line above" \
+    "names one), so the audit is incomplete and does not pass" >&2
   exit 1
 fi
 # Anything else (a bad option, an unreadable requirements file, a crash) is pip-audit's

@@ -183,7 +183,7 @@ def group(leader: int) -> list[int]:
             except OSError:
                 continue
             fields = stat.rpartition(")")[2].split()
-            if int(fields[3]) == leader:  # the process group
+            if int(fields[3]) == leader:  # field 6 of stat: the session id
                 members.append(int(entry.name))
     return members
 

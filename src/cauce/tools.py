@@ -38,6 +38,8 @@ def run(
     `dvc repro`), and keeps it too, merged with stderr.
     """
     argv = [executable(command[0]), *command[1:]]
+    if cwd is not None and not cwd.is_dir():
+        raise ToolError(f"{' '.join(command)}: the directory {cwd} does not exist")
     try:
         result = _run(argv, cwd, env, echo)
     except FileNotFoundError:  # the program itself, not a file it was given
@@ -45,9 +47,14 @@ def run(
             f"{command[0]}: not installed (not beside {sys.executable}, not on PATH)"
         ) from None
     if check and result.returncode != 0:
-        words = (result.stderr or result.stdout).strip().splitlines()
-        raise ToolError(f"{' '.join(command)}: {words[-1] if words else 'failed'}")
+        raise ToolError(f"{' '.join(command)}: {last_words(result)}")
     return result
+
+
+def last_words(result: subprocess.CompletedProcess) -> str:
+    """What a failed tool said last: the line that usually names the cause."""
+    words = (result.stderr or result.stdout).strip().splitlines()
+    return words[-1] if words else "failed"
 
 
 def _run(

@@ -95,6 +95,9 @@ def test_a_receiver_that_comes_back_between_retries_gets_the_event(workdir):
     finally:
         if receiver is not None:
             receiver.close()
+        if process.poll() is None:  # it failed before the command ended: stop it too
+            process.kill()
+            process.wait()
     assert receiver is not None, "".join(lines)
     assert "slack: ConnectError, retrying in 1 s (attempt 2 of 4)" in "".join(lines)
     [record] = events(workdir).values()
@@ -208,7 +211,13 @@ def test_two_releases_of_one_commit_at_once_register_one_version(main):
         )
         for space in (main, other)
     ]
-    outputs = [run.communicate(timeout=600) for run in runs]
+    try:
+        outputs = [run.communicate(timeout=600) for run in runs]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
     codes = [run.returncode for run in runs]
 
     after = tags_in(main, "origin")

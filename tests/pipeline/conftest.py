@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from cauce import ExitCode
-from cauce.layout import CONTRACT
-from tests.conftest import ROOT, SOURCE
+from cauce.layout import CONTRACT, RAW, VALIDATION_REPORT
+from tests.conftest import ROOT, SOURCE, tree_digest
 
 GOOD = "data/source/good.parquet"
 
@@ -40,3 +40,8 @@ def checkout(tmp_path, sample, cauce) -> Path:
     for stage in ("ingest", "validate"):
         assert cauce(tmp_path, "--params", params, stage).code == ExitCode.OK
     return tmp_path
+
+
+def outputs(root: Path) -> dict[str, str]:
+    """What a good ingest and validate left: compared before and after a bad input."""
+    return tree_digest(root / RAW.parent) | tree_digest(root / VALIDATION_REPORT.parent)

@@ -12,13 +12,8 @@ import pytest
 import yaml
 
 from cauce import ExitCode
-from cauce.layout import CONTRACT, RAW, VALIDATION_REPORT
-from tests.conftest import tree_digest
-from tests.pipeline.conftest import GOOD
-
-
-def outputs(root: Path) -> dict[str, str]:
-    return tree_digest(root / RAW.parent) | tree_digest(root / VALIDATION_REPORT.parent)
+from cauce.layout import CONTRACT
+from tests.pipeline.conftest import GOOD, outputs
 
 
 def edited(change: Callable[[dict], object]) -> Callable[[str], bytes]:

@@ -6,7 +6,6 @@ docs/reliability.md lists every case."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,17 +13,7 @@ import yaml
 
 from cauce import ExitCode
 from cauce.layout import CONTRACT, RAW, VALIDATION_REPORT
-from tests.conftest import tree_digest
-from tests.pipeline.conftest import params_for
-
-
-def outputs(root: Path) -> dict[str, str]:
-    return tree_digest(root / "data/raw") | tree_digest(root / VALIDATION_REPORT.parent)
-
-
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    return frame.to_parquet()
-
+from tests.pipeline.conftest import outputs, params_for
 
 # (file name, its bytes from the good sample, exit code, words the message must hold)
 SOURCES: dict[str, tuple[str, Callable[[pd.DataFrame], bytes | None], int, str]] = {
@@ -38,13 +27,13 @@ SOURCES: dict[str, tuple[str, Callable[[pd.DataFrame], bytes | None], int, str]]
     ),
     "truncated-parquet": (
         "cut.parquet",
-        lambda s: parquet_bytes(s)[: len(parquet_bytes(s)) // 2],
+        lambda s: (data := s.to_parquet())[: len(data) // 2],
         ExitCode.DATA,
         "cannot be read as Parquet",
     ),
     "parquet-without-rows": (
         "none.parquet",
-        lambda s: parquet_bytes(s.head(0)),
+        lambda s: s.head(0).to_parquet(),
         ExitCode.DATA,
         "the file has no rows",
     ),
@@ -63,13 +52,13 @@ SOURCES: dict[str, tuple[str, Callable[[pd.DataFrame], bytes | None], int, str]]
     ),
     "no-year-column": (
         "no-year.parquet",
-        lambda s: parquet_bytes(s.drop(columns="year")),
+        lambda s: s.drop(columns="year").to_parquet(),
         ExitCode.USAGE,
         "column 'year' (data.year_column) is missing",
     ),
     "no-training-years": (
         "later.parquet",
-        lambda s: parquet_bytes(s.assign(year=2018)),
+        lambda s: s.assign(year=2018).to_parquet(),
         ExitCode.USAGE,
         "data.train_years = [2015]: no rows in data/source/later.parquet; its years are [2018]",
     ),

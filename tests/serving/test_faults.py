@@ -7,7 +7,6 @@ stops it. The server writes nothing, so the model directory must be the same byt
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import signal
@@ -20,18 +19,10 @@ import httpx
 import pytest
 
 from cauce.layout import FAST_MODEL
-from tests.conftest import ROOT, tool_environment
+from tests.conftest import ROOT, tool_environment, tree_digest
 from tests.serving.conftest import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def digest(directory: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
 
 
 def records(directory: Path, source_2015, count: int) -> list[dict]:
@@ -88,7 +79,7 @@ def test_while_the_model_loads_ready_and_predict_answer_503_then_200(
     pipeline and derives the fast form after the port opens: seconds of loading."""
     directory = tmp_path / "model"
     shutil.copytree(packaged_model, directory, ignore=shutil.ignore_patterns(FAST_MODEL))
-    before = digest(directory)
+    before = tree_digest(directory)
     body = {"records": records(directory, source_2015, 3)}
     server, url, log = start(directory, tmp_path)
     try:
@@ -118,7 +109,7 @@ def test_while_the_model_loads_ready_and_predict_answer_503_then_200(
     finally:
         stop(server)
     assert "scoring with the fast model derived from the pipeline" in log.read_text()
-    assert digest(directory) == before
+    assert tree_digest(directory) == before
 
 
 ROWS = 1000
@@ -130,7 +121,7 @@ def test_sigterm_finishes_the_requests_in_flight_and_exits(packaged_model, sourc
     """A SIGTERM while 1,000-row requests are in flight: each one that was taken gets its
     whole answer, one sent after the listener closed is refused without a byte, none is
     cut short; the process drains and exits, and the model directory is unchanged."""
-    before = digest(packaged_model)
+    before = tree_digest(packaged_model)
     body = json.dumps({"records": records(packaged_model, source_2015, ROWS)}).encode()
     server, url, log = start(packaged_model, tmp_path)
     try:
@@ -140,7 +131,12 @@ def test_sigterm_finishes_the_requests_in_flight_and_exits(packaged_model, sourc
             time.sleep(0.1)
 
         outcomes: dict[int, tuple[str, object, float]] = {}
+        recording = threading.Lock()  # threads add outcomes while the main thread reads them
         first_done = threading.Event()
+
+        def refused() -> bool:
+            with recording:
+                return any(kind == "ConnectError" for kind, _, _ in outcomes.values())
 
         def post(index: int) -> None:
             try:
@@ -151,9 +147,11 @@ def test_sigterm_finishes_the_requests_in_flight_and_exits(packaged_model, sourc
                         content=body,
                         headers={"content-type": "application/json"},
                     )
-                outcomes[index] = ("answer", response, time.monotonic())
+                outcome = ("answer", response, time.monotonic())
             except httpx.HTTPError as error:
-                outcomes[index] = (type(error).__name__, str(error), time.monotonic())
+                outcome = (type(error).__name__, str(error), time.monotonic())
+            with recording:
+                outcomes[index] = outcome
             first_done.set()
 
         early = [threading.Thread(target=post, args=(i,)) for i in range(IN_FLIGHT)]
@@ -164,7 +162,7 @@ def test_sigterm_finishes_the_requests_in_flight_and_exits(packaged_model, sourc
         server.send_signal(signal.SIGTERM)
         # Late requests, one every 0.1 s, until one is refused: the listener closed.
         late: list[threading.Thread] = []
-        while len(late) < LATE_MAX and "ConnectError" not in {k for k, _, _ in outcomes.values()}:
+        while len(late) < LATE_MAX and not refused():
             late.append(threading.Thread(target=post, args=(IN_FLIGHT + len(late),)))
             late[-1].start()
             time.sleep(0.1)
@@ -186,9 +184,12 @@ def test_sigterm_finishes_the_requests_in_flight_and_exits(packaged_model, sourc
             assert all(0.0 <= p["probability"] <= 1.0 for p in predictions)
             answered_after_signal += when > signalled
         else:
-            # Refused, or closed before a single byte of an answer: never a partial body.
-            assert kind == "ConnectError" or (
-                kind == "RemoteProtocolError" and "without sending a response" in str(what)
+            # Refused, or closed before a single byte of an answer: never a partial body. A
+            # late one may also be reset while it waited in the closing listener's backlog.
+            assert (
+                kind == "ConnectError"
+                or (kind == "RemoteProtocolError" and "without sending a response" in str(what))
+                or (kind == "ReadError" and index >= IN_FLIGHT)
             ), (index, kind, what)
     assert answered_after_signal >= 1, "no request was in flight when the signal came"
     assert "ConnectError" in {kind for kind, _, _ in outcomes.values()}, "never refused"
@@ -197,4 +198,4 @@ def test_sigterm_finishes_the_requests_in_flight_and_exits(packaged_model, sourc
     assert "Finished server process" in output
     assert "Traceback" not in output
     assert exited - signalled < 15, f"took {exited - signalled:.1f} s to stop"
-    assert digest(packaged_model) == before
+    assert tree_digest(packaged_model) == before

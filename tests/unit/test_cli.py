@@ -130,3 +130,11 @@ def test_a_program_that_is_not_installed_is_an_external_error():
     with pytest.raises(ToolError, match="cauce-no-such-tool: not installed") as raised:
         tools.run("cauce-no-such-tool", "--version")
     assert raised.value.exit_code == ExitCode.EXTERNAL
+
+
+def test_every_version_and_stage_gto_accepts_makes_an_image_tag():
+    from cauce.ops.deploy import image_tag
+
+    assert image_tag("v1.0.0+build.5") == "v1.0.0-build.5"
+    assert image_tag("eu/Canary") == "eu-Canary"
+    assert image_tag("v0.2.0") == "v0.2.0"

@@ -16,7 +16,8 @@ OPTIONS = "tests/unit/test_cli.py::test_an_option_of_the_wrong_type_exits_2_nami
 
 def documented() -> tuple[list[str], set[str], dict[str, int]]:
     """The matrix's rows as node ids, the other tests the page names, rows per section."""
-    text = DOC.read_text(encoding="utf-8").split("## The bad-input matrix", 1)[1]
+    page = DOC.read_text(encoding="utf-8")
+    text = page.split("## The bad-input matrix", 1)[1].split("\n## ", 1)[0]
     rows: list[str] = []
     per_test: dict[str, int] = {}
     for section in re.split(r"^### ", text, flags=re.MULTILINE)[1:]:
@@ -26,7 +27,7 @@ def documented() -> tuple[list[str], set[str], dict[str, int]]:
         cases = [cell for cell in cells if cell != "case" and set(cell) != {"-"}]
         rows += [f"{found.group(1)}[{case}]" for case in cases]
         per_test[found.group(1)] = len(cases)
-    named = set(re.findall(r"`(tests/[\w/]+\.py::\w+)`", text)) - set(per_test)
+    named = set(re.findall(r"`(tests/[\w/]+\.py::\w+)`", page)) - set(per_test)
     return rows, named, per_test
 
 

@@ -33,6 +33,7 @@ def wrong_api() -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    server.server_close()
 
 
 def test_a_model_answer_that_is_not_an_object_fails_the_smoke_test(wrong_api, capsys):

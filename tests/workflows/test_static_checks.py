@@ -120,7 +120,7 @@ def test_the_audit_fails_saying_so_when_the_advisory_database_is_unreachable():
     result = audit(ROOT, UV=str(ROOT / ".tools/bin/uv"), HTTPS_PROXY="http://127.0.0.1:9")
     assert result.returncode == 1, result.stderr
     assert "make audit: could not audit: the advisory database" in result.stderr
-    assert "nothing was checked" in result.stderr
+    assert "so the audit is incomplete and does not pass" in result.stderr
     assert "No known vulnerabilities" not in result.stderr
 
 

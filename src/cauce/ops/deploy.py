@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,7 +81,15 @@ def target(
     print(f"event={'rollback' if rollback else 'deploy'}")
     if repository:
         print(f"image=ghcr.io/{repository.lower()}")
+        print(f"version_tag={image_tag(version)}")
+        print(f"stage_tag={image_tag(stage)}")
     return 0
+
+
+def image_tag(name: str) -> str:
+    """`name` as an image tag: GTO allows v1.0.0+build and eu/canary, Docker allows neither
+    + nor /, so each character outside [A-Za-z0-9_.-] becomes '-'."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)[:128]
 
 
 def package(

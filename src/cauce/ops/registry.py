@@ -124,9 +124,8 @@ def push_tags(tags: list[str], remote: str = "origin") -> bool:
             f"{remote} already has {', '.join(taken)}: another release pushed it first. "
             f"{undone.capitalize()}; {remote}'s tags are fetched: run it again to see them"
         )
-    words = (pushed.stderr or pushed.stdout).strip().splitlines()
     raise tools.ToolError(
-        f"git push {remote} {' '.join(tags)}: {words[-1] if words else 'failed'}; {undone}"
+        f"git push {remote} {' '.join(tags)}: {tools.last_words(pushed)}; {undone}"
     )
 
 

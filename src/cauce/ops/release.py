@@ -267,8 +267,8 @@ def run(params: Params) -> int:
     # One stage per version: prod when it wins, staging (the least a release gets) when not.
     stage = PRODUCTION if decision.promote else STAGING
     tags.append(registry.assign(version, stage, decision.reason))
+    pushed = registry.push_tags(tags)  # a refused push undoes the tags: no report of them
     write_reports(params, version, stage, change, decision, previous)
-    pushed = registry.push_tags(tags)
     print(decision.reason)
     print(f"tags: {', '.join(tags)}" + ("" if pushed else " (no origin: not pushed)"))
     return 0

@@ -93,13 +93,13 @@ def dataset(location: str, model: Model) -> Any:
         found = ds.dataset(sources, format=file_format, filesystem=filesystem)
         # part-2 before part-10, as Dask orders them: both engines read the same order.
         files = sorted(found.files, key=_natural)
-        if not files:
-            raise DataError(f"--input {location}: no file matches")
         source = ds.dataset(files, format=file_format, filesystem=found.filesystem)
     except FileNotFoundError:
         raise DataError(f"--input {location}: not found") from None
     except (OSError, ValueError, pa.ArrowException) as error:
         raise DataError(f"--input {location}: cannot be read: {error}") from None
+    if not files:
+        raise DataError(f"--input {location}: no file matches")
     absent = [name for name in model.columns if name not in source.schema.names]
     if absent:
         raise DataError(f"--input {location}: columns the model needs are missing: {absent}")
