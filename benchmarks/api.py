@@ -72,9 +72,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(command: list[str], ready: str, env: dict[str, str]) -> Iterator[tuple[str, float]]:
-    """A started server: its address, and the seconds from start to the first 200 of
-    `ready`. Stopped (with its children) at the end."""
+def server(
+    command: list[str], ready: str, env: dict[str, str], cwd: Path | None = None
+) -> Iterator[tuple[str, float, subprocess.Popen]]:
+    """A started server: its address, the seconds from start to the first 200 of `ready`,
+    and its process (the leader of its own session). Stopped, with its children, at the end."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # Its output goes to a file, read only when it fails: a pipe could fill and block it.
@@ -82,6 +84,7 @@ def server(command: list[str], ready: str, env: dict[str, str]) -> Iterator[tupl
         started = time.perf_counter()
         process = subprocess.Popen(
             [*command, "--port", str(port)],
+            cwd=cwd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -95,7 +98,7 @@ def server(command: list[str], ready: str, env: dict[str, str]) -> Iterator[tupl
                     output = log.read().decode(errors="replace")[-3000:]
                     raise SystemExit(f"{command[0]} not ready after {waited:.0f} s:\n{output}")
                 time.sleep(0.02)
-            yield url, time.perf_counter() - started
+            yield url, time.perf_counter() - started, process
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -176,12 +179,12 @@ def main() -> int:
         starts: dict[str, list[float]] = {name: [] for name in how}
         for attempt in range(STARTS):
             for name, (command, ready, env) in how.items():
-                with server(command, ready, env) as (_, seconds):
+                with server(command, ready, env) as (_, seconds, _):
                     starts[name].append(seconds)
             print(f"start {attempt + 1}/{STARTS} done", file=sys.stderr)
         with (
-            server(*how["cauce"]) as (cauce_url, _),
-            server(*how["mlflow"]) as (mlflow_url, _),
+            server(*how["cauce"]) as (cauce_url, _, _),
+            server(*how["mlflow"]) as (mlflow_url, _, _),
             httpx.Client(timeout=60) as client,
         ):
             urls = {"cauce": f"{cauce_url}/v1/predict", "mlflow": f"{mlflow_url}/invocations"}

@@ -32,7 +32,6 @@ import asyncio
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -216,49 +215,17 @@ def cpu_seconds(leader: int) -> float:
 def server(model_dir: Path, workers: int) -> Iterator[tuple[str, subprocess.Popen]]:
     """`cauce serve` (one worker) or uvicorn with `workers`, ready; its address and process.
     Stopped, with its children, at the end."""
-    from benchmarks.api import CAUCE, READY_WITHIN, answers, free_port
+    from benchmarks import api
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     if workers == 1:
-        command = [str(CAUCE), "serve", "--model-dir", str(model_dir), "--port", str(port)]
+        command = [str(api.CAUCE), "serve", "--model-dir", str(model_dir)]
     else:
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "benchmarks.load:app_from_environment",
-            "--workers",
-            str(workers),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
+        factory = "benchmarks.load:app_from_environment"
+        command = [sys.executable, "-m", "uvicorn", "--factory", factory]
+        command += ["--workers", str(workers), "--host", "127.0.0.1"]
     env = {**os.environ, MODEL_DIR: str(model_dir)}
-    with tempfile.TemporaryFile() as log, httpx.Client(base_url=url, timeout=5) as client:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        started = time.perf_counter()
-        try:
-            while not answers(client, "/ready"):
-                waited = time.perf_counter() - started
-                if process.poll() is not None or waited > READY_WITHIN:
-                    log.seek(0)
-                    output = log.read().decode(errors="replace")[-3000:]
-                    raise SystemExit(f"{command[:3]} not ready after {waited:.0f} s:\n{output}")
-                time.sleep(0.05)
-            yield url, process
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+    with api.server(command, "/ready", env, cwd=ROOT) as (url, _, process):
+        yield url, process
 
 
 @dataclass

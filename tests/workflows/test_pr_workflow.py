@@ -168,12 +168,18 @@ def test_pr_comment_posts_the_forks_report_without_its_code(fork_run, worse_pr, 
     assert "checkout" not in (tmp_path / "act.log").read_text(encoding="utf-8").lower()
 
 
-def test_pr_comment_refuses_a_tampered_pr_number(fork_run, worse_pr, tmp_path):
-    tampered = tmp_path / "artifacts"
-    (tampered / "model-report").mkdir(parents=True)
+def report_saying(fork_run, artifacts: Path, pr_number: str) -> Path:
+    """The fork run's model-report artifact, copied to `artifacts` with another pr-number:
+    what a fork's code could write, since the PR run executes it."""
+    (artifacts / "model-report").mkdir(parents=True)
     for file in (fork_run.artifacts / "model-report").iterdir():
-        (tampered / "model-report" / file.name).write_bytes(file.read_bytes())
-    (tampered / "model-report/pr-number").write_text("7 --target=issue/1\n", encoding="utf-8")
+        (artifacts / "model-report" / file.name).write_bytes(file.read_bytes())
+    (artifacts / "model-report/pr-number").write_text(pr_number, encoding="utf-8")
+    return artifacts
+
+
+def test_pr_comment_refuses_a_tampered_pr_number(fork_run, worse_pr, tmp_path):
+    tampered = report_saying(fork_run, tmp_path / "artifacts", "7 --target=issue/1\n")
     run = rehearse(
         worse_pr,
         tmp_path / "scratch",
@@ -199,11 +205,7 @@ def test_pr_comment_refuses_a_number_whose_pull_request_has_another_head(
     # another commit: the report would land on a pull request it does not describe.
     head = worse_pr.run("git", "rev-parse", "HEAD").stdout.strip()
     other = "1" * 40
-    tampered = tmp_path / "artifacts"
-    (tampered / "model-report").mkdir(parents=True)
-    for file in (fork_run.artifacts / "model-report").iterdir():
-        (tampered / "model-report" / file.name).write_bytes(file.read_bytes())
-    (tampered / "model-report/pr-number").write_text("8\n", encoding="utf-8")
+    tampered = report_saying(fork_run, tmp_path / "artifacts", "8\n")
     run = rehearse(
         worse_pr,
         tmp_path / "scratch",
