@@ -184,12 +184,13 @@ def test_sigterm_finishes_the_requests_in_flight_and_exits(packaged_model, sourc
             assert all(0.0 <= p["probability"] <= 1.0 for p in predictions)
             answered_after_signal += when > signalled
         else:
-            # Refused, or closed before a single byte of an answer: never a partial body. A
-            # late one may also be reset while it waited in the closing listener's backlog.
+            # Refused, or closed before a single byte of an answer: never a partial body.
+            # Scoring holds the event loop, so a request sent before the signal can still be
+            # waiting in the listener's backlog, never accepted: closing the listener resets it.
             assert (
                 kind == "ConnectError"
                 or (kind == "RemoteProtocolError" and "without sending a response" in str(what))
-                or (kind == "ReadError" and index >= IN_FLIGHT)
+                or (kind == "ReadError" and "Connection reset by peer" in str(what))
             ), (index, kind, what)
     assert answered_after_signal >= 1, "no request was in flight when the signal came"
     assert "ConnectError" in {kind for kind, _, _ in outcomes.values()}, "never refused"
