@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository's own params and a sample of the embedded data."""
+"""Shared fixtures: the repository's own params, a sample of the embedded data, workspaces
+for real git/dvc/gto processes; and the tiers the tests fall in (docs/testing.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,12 @@ import yaml
 
 from cauce.config import Params, load_params
 
+# Each pytest-xdist worker's OpenMP (scikit-learn's trees, in this process and the ones
+# it starts) on one thread: with a worker per core, two threads each would spin waiting
+# on each other, a fit up to 20 times slower. Tests of thread counts set their own.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "data/source/acs_employment_ma_2015_2018.parquet"
 # params for end-to-end runs: a seeded 4,000-row slice and a quick model
@@ -25,6 +33,52 @@ SMALL = {
     "train.hist_gradient_boosting.max_iter": 40,
     "evaluate.permutation_importance.n_repeats": 2,
 }
+
+
+# The tiers, by who waits for them: the quick tests on every save, the end-to-end tests
+# (slow) on every pull request too, the rehearsals of the template's own machinery on a
+# pull request only when the files they cover change (tests/tiers.py), always on main.
+TIERS = {"quick": "not slow", "end-to-end": "slow and not rehearsal", "rehearsals": "rehearsal"}
+STARTED = pytest.StashKey[float]()
+
+
+def tier(keywords) -> str:
+    if "rehearsal" in keywords:
+        return "rehearsals"
+    return "end-to-end" if "slow" in keywords else "quick"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A rehearsal is slow too: `-m "not slow"` leaves it out."""
+    for item in items:
+        if item.get_closest_marker("rehearsal") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[STARTED] = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """The time each tier took (its tests' setup, call and teardown, summed over the
+    workers), after the slowest tests: a regression shows in the next CI log."""
+    seconds: dict[str, float] = dict.fromkeys(TIERS, 0.0)
+    tests: dict[str, set[str]] = {name: set() for name in TIERS}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if isinstance(report, pytest.TestReport):
+                name = tier(report.keywords)
+                seconds[name] += report.duration
+                tests[name].add(report.nodeid)
+    if not any(tests.values()):
+        return
+    wall = time.monotonic() - config.stash.get(STARTED, time.monotonic())
+    workers = getattr(config.option, "numprocesses", None) or 1
+    terminalreporter.write_sep("=", f"time per tier ({wall:.0f} s wall, {workers} workers)")
+    for name, selection in TIERS.items():
+        terminalreporter.write_line(
+            f'{name:<11} {len(tests[name]):>4} tests {seconds[name]:>7.1f} s   (-m "{selection}")'
+        )
 
 
 @pytest.fixture(scope="session")
@@ -99,9 +153,11 @@ def cauce(monkeypatch, capsys) -> Callable[..., Outcome]:
 
 
 def tool_environment(home: Path) -> dict[str, str]:
-    """Environment for real git/dvc/cauce processes: this venv first, a throwaway identity."""
+    """Environment for real git/dvc/cauce processes: this venv first, a throwaway identity.
+    They write the bytecode of the workspace's own code (copies of a built workspace then
+    start from it), whatever PYTHONDONTWRITEBYTECODE says here."""
     return {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"},
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "GIT_AUTHOR_NAME": "cauce tests",
         "GIT_AUTHOR_EMAIL": "tests@cauce.invalid",
@@ -110,6 +166,13 @@ def tool_environment(home: Path) -> dict[str, str]:
         "GIT_CONFIG_GLOBAL": str(home / "gitconfig"),
         "DVC_NO_ANALYTICS": "1",
     }
+
+
+def stages_run(printed: str) -> list[str]:
+    """The stages a `dvc repro` ran, in order, from what it printed."""
+    return [
+        line.split("'")[1] for line in printed.splitlines() if line.startswith("Running stage '")
+    ]
 
 
 class Workspace:
@@ -143,12 +206,7 @@ class Workspace:
 
     def repro(self, check: bool = True) -> tuple[subprocess.CompletedProcess, list[str]]:
         result = self.run("dvc", "repro", check=check)
-        ran = [
-            line.split("'")[1]
-            for line in result.stdout.splitlines()
-            if line.startswith("Running stage '")
-        ]
-        return result, ran
+        return result, stages_run(result.stdout)
 
     def set_params(self, changes: dict[str, object]) -> None:
         path = self.path / "params.yaml"
@@ -173,37 +231,26 @@ class Workspace:
         return tree_digest(self.path / folder)
 
 
-def baseline_clone(root: Path, remote: bool = True) -> Workspace:
-    """A bare `origin` whose main holds a reproduced baseline (small params), and a clone.
+@pytest.fixture(scope="session")
+def baseline_clone(tmp_path_factory) -> Callable[..., Workspace]:
+    """`baseline_clone(root, remote=True)`: in `root`, a bare `origin` whose main holds a
+    reproduced baseline (small params), and a clone of it.
 
     `before-first-run` tags the commit before any `dvc repro`: no dvc.lock, no reports.
     With `remote`, a local directory is the DVC remote and the clone shares the seed's
     DVC cache; without, the clone is what a fork has on day one: no remote, no outputs,
-    an empty cache.
+    an empty cache. Built once per test run (tests/built.py), copied for each caller.
     """
-    env = tool_environment(root)
-    origin = root / "origin.git"
-    seed = Workspace.copy_of_repository(root / "seed", env)
-    seed.run("git", "init", "-q", "--bare", "-b", "main", str(origin))
-    shutil.rmtree(seed.path / "reports")
-    (seed.path / "dvc.lock").unlink()
-    seed.set_params(SMALL)
-    seed.run("git", "init", "-q", "-b", "main")
-    seed.run("git", "add", "-A")
-    seed.run("git", "commit", "-q", "-m", "cauce, before its first run")
-    seed.run("git", "tag", "before-first-run")
-    seed.run("dvc", "repro")
-    if remote:
-        # A local directory is the team's DVC remote, committed as a real one would be.
-        seed.run("dvc", "remote", "add", "--default", "storage", str(root / "dvc-remote"))
-        seed.run("dvc", "push", "--quiet")
-    seed.run("git", "add", "-A")
-    seed.run("git", "commit", "-q", "-m", "baseline model")
-    seed.run("git", "remote", "add", "origin", str(origin))
-    seed.run("git", "push", "-q", "origin", "main", "before-first-run")
-    clone = Workspace(root / "clone", env)
-    seed.run("git", "clone", "-q", str(origin), str(clone.path))
-    if remote:
-        clone.run("dvc", "cache", "dir", "--local", str(seed.path / ".dvc/cache"))
-        clone.run("dvc", "checkout", "-q")
-    return clone
+    from tests import built
+
+    shared = built.shared_directory(tmp_path_factory)
+
+    def copy(root: Path, remote: bool = True) -> Workspace:
+        seed = built.built_once(shared / "reproduced", built.build_reproduced_seed)
+        build = built.built_once(
+            shared / ("baseline" if remote else "fork"),
+            lambda folder: built.build_baseline(folder, seed, remote),
+        )
+        return built.copy_of_baseline(build, root)
+
+    return copy

@@ -9,14 +9,14 @@ import shutil
 import pytest
 
 from cauce import ExitCode
-from tests.conftest import Workspace, baseline_clone
+from tests.conftest import Workspace
 
 pytestmark = pytest.mark.slow
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory) -> Workspace:
+def clone(tmp_path_factory, baseline_clone) -> Workspace:
     return baseline_clone(tmp_path_factory.mktemp("gitops"))
 
 

@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 from cauce import ExitCode
-from tests.conftest import Workspace, baseline_clone
+from tests.conftest import Workspace
 from tests.serving.conftest import free_port, running, smoke_test
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def main(tmp_path_factory) -> Workspace:
+def main(tmp_path_factory, baseline_clone) -> Workspace:
     return baseline_clone(tmp_path_factory.mktemp("release"))
 
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from cauce import ExitCode
-from tests.conftest import ROOT, Workspace, baseline_clone, tool_environment
+from tests.conftest import ROOT, Workspace, tool_environment
 from tests.receiver import TOKEN
 from tests.serving.conftest import free_port
 
@@ -141,7 +141,7 @@ def test_a_receiver_down_to_the_last_retry_keeps_the_event_and_a_rerun_delivers(
 
 
 @pytest.fixture(scope="module")
-def main(tmp_path_factory) -> Workspace:
+def main(tmp_path_factory, baseline_clone) -> Workspace:
     return baseline_clone(tmp_path_factory.mktemp("release-faults"))
 
 
@@ -156,7 +156,7 @@ def tags_in(space: Workspace, where: str = "here") -> dict[str, str]:
     return {name: sha for name, sha in pairs if name.startswith("model")}
 
 
-@pytest.mark.slow
+@pytest.mark.rehearsal
 def test_a_release_with_an_unreachable_dvc_remote_fails_naming_it_and_registers_nothing(main):
     port = free_port()
     main.run("dvc", "remote", "modify", "--local", "storage", "url", f"http://127.0.0.1:{port}/dvc")
@@ -181,7 +181,7 @@ def test_a_release_with_an_unreachable_dvc_remote_fails_naming_it_and_registers_
     assert set(tags_in(main, "origin")) == {"model@v0.1.0", "model#prod#1"}
 
 
-@pytest.mark.slow
+@pytest.mark.rehearsal
 def test_two_releases_of_one_commit_at_once_register_one_version(main):
     """Two clones of one origin release the same new commit at the same moment: one
     version and one stage tag reach origin; the other run either pushed the very same

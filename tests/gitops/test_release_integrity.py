@@ -9,14 +9,14 @@ import shutil
 
 import pytest
 
-from tests.conftest import Workspace, baseline_clone
+from tests.conftest import Workspace
 from tests.serving.conftest import free_port, running, smoke_test
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def fork(tmp_path_factory) -> Workspace:
+def fork(tmp_path_factory, baseline_clone) -> Workspace:
     return baseline_clone(tmp_path_factory.mktemp("fork"), remote=False)
 
 

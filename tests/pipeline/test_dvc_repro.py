@@ -1,8 +1,10 @@
-"""`dvc repro` end to end in a temporary copy of the repository, with real git and dvc.
+"""`dvc repro` end to end in a clone of the reproduced baseline, with real git and dvc.
 
 A smaller slice of data is selected through params (data.max_rows), as a user would.
-The tests share one workspace and run in order: first run, no-op, a parameter change,
-then corrupted sources that must stop at `validate` and leave `models/` as it was.
+The first run is the one that built the session's baseline (tests/built.py: its output
+is kept beside every copy); the tests share one clone and run in order: the no-op, a
+parameter change, then corrupted sources that must stop at `validate` and leave
+`models/` as it was.
 """
 
 from __future__ import annotations
@@ -10,32 +12,26 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.conftest import SMALL, Workspace, tool_environment
+from tests.built import FIRST_REPRO
+from tests.conftest import Workspace, stages_run
 
 pytestmark = pytest.mark.slow
 SOURCE = "data/source/acs_employment_ma_2015_2018.parquet"
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Workspace:
-    env = tool_environment(tmp_path_factory.mktemp("home"))
-    space = Workspace.copy_of_repository(tmp_path_factory.mktemp("repo"), env)
-    space.set_params(SMALL)
-    # DVCLive needs a commit before it logs.
-    space.run("git", "init", "-q", "-b", "main")
-    space.run("git", "add", "-A")
-    space.run("git", "commit", "-q", "-m", "copy of cauce")
-    return space
+def workspace(tmp_path_factory, baseline_clone) -> Workspace:
+    return baseline_clone(tmp_path_factory.mktemp("repo"))
 
 
 @pytest.fixture(scope="module")
-def first_run(workspace):
-    return workspace.repro()
+def first_run(workspace) -> list[str]:
+    """The stages the baseline's first `dvc repro` ran."""
+    return stages_run((workspace.path.parent / FIRST_REPRO).read_text(encoding="utf-8"))
 
 
 def test_first_repro_runs_every_stage(workspace, first_run):
-    _, ran = first_run
-    assert ran == ["ingest", "validate", "prepare", "train", "evaluate"]
+    assert first_run == ["ingest", "validate", "prepare", "train", "evaluate"]
     raw = pd.read_parquet(workspace.path / "data/raw/data.parquet")
     assert len(raw) == 4000
     assert set(raw["year"]) == {2015}
@@ -53,14 +49,12 @@ def test_first_repro_runs_every_stage(workspace, first_run):
     assert "Data and pipelines are up to date." in workspace.run("dvc", "status").stdout
 
 
-@pytest.mark.usefixtures("first_run")
 def test_second_repro_runs_nothing(workspace):
     result, ran = workspace.repro()
     assert ran == []
     assert "Data and pipelines are up to date." in result.stdout
 
 
-@pytest.mark.usefixtures("first_run")
 def test_a_train_param_reruns_only_train_and_evaluate(workspace):
     workspace.set_params({"train.hist_gradient_boosting.max_iter": 20})
     _, ran = workspace.repro()
@@ -79,7 +73,6 @@ def test_a_train_param_reruns_only_train_and_evaluate(workspace):
     ],
     ids=["unknown-code", "missing-column"],
 )
-@pytest.mark.usefixtures("first_run")
 def test_a_corrupt_source_stops_at_validate(workspace, corrupt, message):
     source = workspace.path / SOURCE
     good = source.read_bytes()

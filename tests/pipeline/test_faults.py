@@ -14,17 +14,17 @@ import time
 
 import pytest
 
-from tests.conftest import Workspace, baseline_clone
+from tests.conftest import Workspace
 from tests.serving.conftest import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.rehearsal
 
 # A training run whose model differs from the baseline's (SMALL trains 40 iterations).
 OTHER_MODEL = {"train.hist_gradient_boosting.max_iter": 20}
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory) -> Workspace:
+def clone(tmp_path_factory, baseline_clone) -> Workspace:
     return baseline_clone(tmp_path_factory.mktemp("faults"))
 
 

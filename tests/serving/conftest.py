@@ -22,7 +22,6 @@ from tests.conftest import (
     ROOT,
     SOURCE,
     Workspace,
-    baseline_clone,
     small_model,
     tool_environment,
 )
@@ -35,7 +34,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="package")
-def repository(tmp_path_factory) -> Workspace:
+def repository(tmp_path_factory, baseline_clone) -> Workspace:
     clone = baseline_clone(tmp_path_factory.mktemp("serving"))
     clone.run("gto", "register", "model", "HEAD", "--version", "v0.1.0")
     clone.run("gto", "assign", "model", "--version", "v0.1.0", "--stage", "prod")

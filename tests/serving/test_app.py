@@ -193,6 +193,7 @@ def test_unknown_paths_share_one_metrics_series(api):
     assert 'cauce_requests_total{path="/v1/predict",status="405"}' in api.get("/metrics").text
 
 
+@pytest.mark.rehearsal
 def test_the_load_benchmark_runs_and_its_checks_pass(packaged_model, tmp_path):
     """`python -m benchmarks.load`, briefly: a real `cauce serve`, every kind of request."""
     out = tmp_path / "load.json"

@@ -22,7 +22,7 @@ from cauce.layout import FAST_MODEL
 from tests.conftest import ROOT, tool_environment, tree_digest
 from tests.serving.conftest import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.rehearsal
 
 
 def records(directory: Path, source_2015, count: int) -> list[dict]:

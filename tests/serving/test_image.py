@@ -61,7 +61,7 @@ def image_environment(app: Path) -> Path:
     return app / ".venv"
 
 
-@pytest.mark.slow
+@pytest.mark.rehearsal
 def test_the_image_entry_point_passes_the_smoke_test(repository, tmp_path):
     packaged = repository.run("cauce", "package", "--version", "v0.1.0")
     assert packaged.stdout.strip() == "model@v0.1.0 → serving/model"

@@ -77,11 +77,17 @@ def rehearse(
     extra_env: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
     variables: dict[str, str] | None = None,
+    dvc_cache: Path | None = None,
 ) -> Rehearsal:
-    """Run one workflow (or one job of it) with act in `space`, as GitHub would."""
+    """Run one workflow (or one job of it) with act in `space`, as GitHub would. With
+    `dvc_cache`, the jobs use that DVC cache (a user-level DVC config in their HOME), as a
+    runner with a cache restored would; without, each starts with an empty one."""
     record, artifacts, home = scratch / "record", scratch / "artifacts", scratch / "home"
     for folder in (record, artifacts, home):
         folder.mkdir(parents=True, exist_ok=True)
+    if dvc_cache is not None:
+        (home / ".config/dvc").mkdir(parents=True, exist_ok=True)
+        (home / ".config/dvc/config").write_text(f"[cache]\n    dir = {dvc_cache}\n", "utf-8")
     event_file = scratch / "event.json"
     event_file.write_text(json.dumps(event), encoding="utf-8")
     used = {(name, sha) for name, sha in pinned_actions() if name not in HANDLED_BY_ACT}
@@ -128,8 +134,15 @@ def rehearse(
         ),
         "HOME": str(home),
         "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_CONFIG_HOME": str(home / ".config"),
         "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(real_home / ".cache/uv")),
         "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR", str(real_home / ".cache/pip")),
+        # Each job's `make setup` makes its own .venv, as on GitHub, with this checkout's uv
+        # (not bootstrapped again) and no bytecode compiled ahead: the few modules a job
+        # imports compile as they load (space.env lets them write it), where compiling
+        # all of them would take 9 s a job.
+        "UV": str(ROOT / ".tools/bin/uv"),
+        "UV_COMPILE_BYTECODE": "0",
         "CAUCE_RECORD": str(record),
         "CAUCE_ARTIFACTS": str(artifacts),
         **(extra_env or {}),

@@ -208,7 +208,7 @@ REHEARSED = {
 }
 
 
-@pytest.mark.slow
+@pytest.mark.rehearsal
 @pytest.mark.parametrize("name", REHEARSED.values(), ids=REHEARSED.keys())
 def test_the_workflow_stops_at_the_check(name, workspace, tmp_path):
     case = CASES[name]

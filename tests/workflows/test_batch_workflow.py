@@ -13,16 +13,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import SOURCE, Workspace, baseline_clone
+from tests.conftest import SOURCE, Workspace
 from tests.receiver import Receiver
 from tests.workflows.act import REPOSITORY, rehearse
 from tests.workflows.test_monitor_workflows import SECRET
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.rehearsal
 
 
 @pytest.fixture(scope="module")
-def main(tmp_path_factory) -> Workspace:
+def main(tmp_path_factory, baseline_clone) -> Workspace:
     """A clone whose origin has a released model in prod and a DVC remote."""
     clone = baseline_clone(tmp_path_factory.mktemp("batch-workflow"))
     clone.run("cauce", "release")
@@ -81,7 +81,9 @@ def test_a_scheduled_batch_is_scored_versioned_tagged_and_announced(main, tmp_pa
     assert event["data"]["title"].startswith(line)
 
 
-def test_without_a_dvc_remote_the_predictions_are_the_run_artifact(tmp_path_factory, tmp_path):
+def test_without_a_dvc_remote_the_predictions_are_the_run_artifact(
+    tmp_path_factory, tmp_path, baseline_clone
+):
     """A fork on day one: no DVC remote, no input given (so data.source is scored)."""
     fork = baseline_clone(tmp_path_factory.mktemp("batch-fork"), remote=False)
     fork.run("dvc", "repro")  # the outputs, rebuilt as `make run` does (dvc.lock unchanged)

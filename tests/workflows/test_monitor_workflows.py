@@ -16,23 +16,24 @@ import hashlib
 import hmac
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import SOURCE, Workspace, baseline_clone
+from tests.conftest import SOURCE, Workspace
 from tests.receiver import Receiver
 from tests.workflows.act import REPOSITORY, rehearse
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.rehearsal
 OWNER = {"full_name": REPOSITORY, "name": "cauce", "owner": {"login": "cauce-org"}}
 KEY = b"the receiver's signing key"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
 
 
 @pytest.fixture(scope="module")
-def main(tmp_path_factory) -> Workspace:
+def main(tmp_path_factory, baseline_clone) -> Workspace:
     """A clone whose origin has a released model in prod (the small baseline)."""
     clone = baseline_clone(tmp_path_factory.mktemp("monitor-workflows"))
     clone.run("cauce", "release")
@@ -141,10 +142,15 @@ def test_drift_again_updates_the_open_issue_instead_of_a_second(
 
 
 def retrain(main, scratch, drifted, **settings):
-    """retrain.yml dispatched by the monitor run that found drift (its artifact at hand)."""
+    """retrain.yml dispatched by the monitor run that found drift (its artifact at hand).
+    Its runner keeps main's DVC cache: the first retraining runs the pipeline on the
+    wider window, the second (the same window) finds that run in DVC's run cache."""
     shutil.copytree(drifted[0].artifacts, scratch / "artifacts")
     event = {"inputs": {"monitor-run": "4242", "through": ""}, "repository": OWNER}
-    return rehearse(main, scratch, "retrain.yml", "workflow_dispatch", event, **settings)
+    cache = Path(main.run("dvc", "cache", "dir").stdout.strip())
+    return rehearse(
+        main, scratch, "retrain.yml", "workflow_dispatch", event, dvc_cache=cache, **settings
+    )
 
 
 def pushed_branches(main) -> dict[str, str]:

@@ -1,5 +1,9 @@
-"""pr.yml and pr-comment.yml rehearsed with act: the sticky comment, the gate as the
-job's result, and the fork path where a separate, trusted workflow posts the report."""
+"""pr.yml and pr-comment.yml rehearsed with act: the tiers a change needs (an experiment's
+change skips the rehearsals, a workflow's runs them), the sticky comment, the gate as the
+job's result, and the fork path where a separate, trusted workflow posts the report.
+
+One act run of the whole of pr.yml on a params-only pull request serves the tests of its
+jobs (lint, changes, test, experiment); its fork runs only the experiment job."""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Workspace, baseline_clone
+from tests.conftest import Workspace
 from tests.workflows.act import REPOSITORY, rehearse
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.rehearsal
 
 
 def pull_request_event(clone: Workspace, head_repository: str) -> dict:
@@ -28,14 +32,22 @@ def pull_request_event(clone: Workspace, head_repository: str) -> dict:
     }
 
 
-def rehearse_pr(clone: Workspace, scratch, job: str, head_repository: str = REPOSITORY, **options):
-    """One job of pr.yml on a pull_request event from `head_repository`."""
+def rehearse_pr(
+    clone: Workspace, scratch, job: str | None, head_repository: str = REPOSITORY, **options
+):
+    """pr.yml (one job and those it needs, or all) on a pull_request from `head_repository`."""
     event = pull_request_event(clone, head_repository=head_repository)
     return rehearse(clone, scratch, "pr.yml", "pull_request", event, job=job, **options)
 
 
+def job_output(run, job: str) -> str:
+    """What one job of the run printed (act prefixes each line with `[workflow/job]`)."""
+    prefix = f"[pull request/{job}"
+    return "\n".join(line for line in run.output.splitlines() if line.startswith(prefix))
+
+
 @pytest.fixture(scope="module")
-def worse_pr(tmp_path_factory) -> Workspace:
+def worse_pr(tmp_path_factory, baseline_clone) -> Workspace:
     """A PR branch whose model is worse than main's (3 boosting iterations)."""
     clone = baseline_clone(tmp_path_factory.mktemp("pr-workflow"))
     clone.run("git", "switch", "-q", "-c", "proposal")
@@ -45,10 +57,44 @@ def worse_pr(tmp_path_factory) -> Workspace:
     return clone
 
 
-def test_experiment_job_posts_one_sticky_comment_and_fails_on_the_gate(worse_pr, tmp_path):
-    run = rehearse_pr(worse_pr, tmp_path, "experiment")
-    assert run.result.returncode != 0, "a failing gate must fail the job"
-    assert "roc_auc got worse by" in run.output
+# The test job's tier inside the rehearsal would be every end-to-end test: a small
+# selection instead. The advisory database on a closed port: the audit cannot ask it, and
+# must say so. The host's pre-commit environments, instead of installing them again.
+PARAMS_ONLY_ENV = {
+    "PYTEST_ADDOPTS": "tests/unit/test_evaluate.py",
+    "PIP_AUDIT_VULNERABILITY_SERVICE": "osv",
+    "PIP_AUDIT_OSV_URL": "http://127.0.0.1:9",
+    "PRE_COMMIT_HOME": str(Path.home() / ".cache/pre-commit"),
+}
+
+
+@pytest.fixture(scope="module")
+def params_only_run(worse_pr, tmp_path_factory):
+    """All of pr.yml on the worse PR, which changes params.yaml, dvc.lock and reports/."""
+    return rehearse_pr(
+        worse_pr, tmp_path_factory.mktemp("params-only"), None, extra_env=PARAMS_ONLY_ENV
+    )
+
+
+def test_a_params_only_change_runs_the_quick_checks_and_the_experiment_not_the_rehearsals(
+    params_only_run,
+):
+    run = params_only_run
+    changes = job_output(run, "changes")
+    assert "rehearsals: skipped: " in changes, run.output[-3000:]
+    assert "all an experiment's" in changes
+    assert "::set-output:: rehearsals=false" in changes
+    assert job_output(run, "rehearsals") == "", "the rehearsals job must not run"
+    for job in ("lint", "test", "experiment"):
+        assert "Success - Main ./.github/actions/setup" in job_output(run, job), job
+
+
+def test_experiment_job_posts_one_sticky_comment_and_fails_on_the_gate(params_only_run):
+    run = params_only_run
+    experiment = job_output(run, "experiment")
+    assert "Failure - Main Gate" in experiment, "a failing gate must fail the job"
+    assert "🏁  Job failed" in experiment
+    assert "roc_auc got worse by" in experiment
     (call,) = run.cml_calls()
     assert call["argv"] == [
         "comment",
@@ -69,7 +115,7 @@ def test_experiment_job_posts_one_sticky_comment_and_fails_on_the_gate(worse_pr,
 
 
 @pytest.fixture(scope="module")
-def unreproducible_pr(tmp_path_factory) -> Workspace:
+def unreproducible_pr(tmp_path_factory, baseline_clone) -> Workspace:
     """A PR whose dvc.lock records a model its code does not make: model.json was edited
     by hand after training and `dvc commit` recorded the edit."""
     clone = baseline_clone(tmp_path_factory.mktemp("pr-unreproducible"))
@@ -85,28 +131,27 @@ def unreproducible_pr(tmp_path_factory) -> Workspace:
     return clone
 
 
+@pytest.fixture(scope="module")
+def fork_run(unreproducible_pr, tmp_path_factory):
+    """The experiment job of that pull request, opened from a fork."""
+    fork = "someone/cauce-fork"
+    return rehearse_pr(unreproducible_pr, tmp_path_factory.mktemp("fork"), "experiment", fork)
+
+
 def test_a_pr_whose_lock_its_code_does_not_rebuild_shows_the_difference(
-    unreproducible_pr, tmp_path
+    unreproducible_pr, fork_run
 ):
     recorded = unreproducible_pr.run("dvc", "status", "--json").stdout
     assert recorded.strip() == "{}", "the tampered lock is consistent with the files"
-    run = rehearse_pr(unreproducible_pr, tmp_path, "experiment")
+    run = fork_run
     assert run.result.returncode != 0, "the gate fails a pipeline that does not reproduce"
-    (call,) = run.cml_calls()
-    body = call["body"]
+    body = (run.artifacts / "model-report/report.md").read_text(encoding="utf-8")
     assert "❌ **Gate failed (1 of " in body
     assert "the pipeline is not reproducible: train's models differ from dvc.lock" in body
     assert "❌ **Not reproduced**: `dvc repro` rebuilt ingest, validate, prepare, train" in body
     assert re.search(
         r"> - train: output models: dvc.lock records md5 \w{12}…, rebuilt md5 \w{12}…", body
     ), body
-
-
-@pytest.fixture(scope="module")
-def fork_run(worse_pr, tmp_path_factory):
-    """The experiment job of a pull request from a fork."""
-    fork = "someone/cauce-fork"
-    return rehearse_pr(worse_pr, tmp_path_factory.mktemp("fork"), "experiment", fork)
 
 
 def workflow_run_event(head_repository: str, head_sha: str = "0" * 40) -> dict:
@@ -137,11 +182,11 @@ def github_with_pull(folder: Path, number: int, head_sha: str) -> str:
     return str(folder)
 
 
-def test_pr_comment_posts_the_forks_report_without_its_code(fork_run, worse_pr, tmp_path):
+def test_pr_comment_posts_the_forks_report_without_its_code(fork_run, unreproducible_pr, tmp_path):
     artifacts = fork_run.artifacts
-    head = worse_pr.run("git", "rev-parse", "HEAD").stdout.strip()
+    head = unreproducible_pr.run("git", "rev-parse", "HEAD").stdout.strip()
     run = rehearse(
-        worse_pr,
+        unreproducible_pr,
         tmp_path,
         "pr-comment.yml",
         "workflow_run",
@@ -178,10 +223,10 @@ def report_saying(fork_run, artifacts: Path, pr_number: str) -> Path:
     return artifacts
 
 
-def test_pr_comment_refuses_a_tampered_pr_number(fork_run, worse_pr, tmp_path):
+def test_pr_comment_refuses_a_tampered_pr_number(fork_run, unreproducible_pr, tmp_path):
     tampered = report_saying(fork_run, tmp_path / "artifacts", "7 --target=issue/1\n")
     run = rehearse(
-        worse_pr,
+        unreproducible_pr,
         tmp_path / "scratch",
         "pr-comment.yml",
         "workflow_run",
@@ -199,15 +244,15 @@ def test_pr_comment_refuses_a_tampered_pr_number(fork_run, worse_pr, tmp_path):
 
 
 def test_pr_comment_refuses_a_number_whose_pull_request_has_another_head(
-    fork_run, worse_pr, tmp_path
+    fork_run, unreproducible_pr, tmp_path
 ):
     # A fork's run writes the number of someone else's pull request (8), whose head is
     # another commit: the report would land on a pull request it does not describe.
-    head = worse_pr.run("git", "rev-parse", "HEAD").stdout.strip()
+    head = unreproducible_pr.run("git", "rev-parse", "HEAD").stdout.strip()
     other = "1" * 40
     tampered = report_saying(fork_run, tmp_path / "artifacts", "8\n")
     run = rehearse(
-        worse_pr,
+        unreproducible_pr,
         tmp_path / "scratch",
         "pr-comment.yml",
         "workflow_run",
@@ -226,41 +271,56 @@ def test_pr_comment_refuses_a_number_whose_pull_request_has_another_head(
     assert not (run.record / "npm").exists()
 
 
-def test_pr_comment_leaves_same_repository_prs_alone(worse_pr, tmp_path):
+def test_pr_comment_leaves_same_repository_prs_alone(unreproducible_pr, tmp_path):
     run = rehearse(
-        worse_pr, tmp_path, "pr-comment.yml", "workflow_run", workflow_run_event(REPOSITORY)
+        unreproducible_pr,
+        tmp_path,
+        "pr-comment.yml",
+        "workflow_run",
+        workflow_run_event(REPOSITORY),
     )
     assert run.result.returncode == 0, run.output[-3000:]
     assert run.cml_calls() == []
 
 
-def test_lint_job_runs_pre_commit_and_an_audit_that_fails_when_it_cannot_check(worse_pr, tmp_path):
-    # The advisory database on a closed port: the audit cannot ask it, and must say so.
-    unreachable = {
-        "PIP_AUDIT_VULNERABILITY_SERVICE": "osv",
-        "PIP_AUDIT_OSV_URL": "http://127.0.0.1:9",
-    }
-    run = rehearse_pr(
-        worse_pr,
-        tmp_path,
-        "lint",
-        extra_env={"PRE_COMMIT_HOME": str(Path.home() / ".cache/pre-commit"), **unreachable},
-    )
-    assert "Success - Main pre-commit run --all-files" in run.output, run.output[-3000:]
-    assert "zizmor (workflow security)" in run.output
-    assert "make audit: could not audit: the advisory database" in run.output
-    assert "Failure - Main Audit the locked dependencies" in run.output
-    assert run.result.returncode != 0, "an audit that checked nothing must fail the job"
+def test_lint_job_runs_pre_commit_and_an_audit_that_fails_when_it_cannot_check(
+    params_only_run,
+):
+    lint = job_output(params_only_run, "lint")
+    assert "Success - Main pre-commit run --all-files" in lint, lint[-3000:]
+    assert "zizmor (workflow security)" in lint
+    assert "make audit: could not audit: the advisory database" in lint
+    assert "Failure - Main Audit the locked dependencies" in lint
+    assert "🏁  Job failed" in lint, "an audit that checked nothing must fail the job"
 
 
-def test_test_job_runs_the_readme_test_command(worse_pr, tmp_path):
-    # A small selection: the whole suite would rehearse this job again from inside itself.
-    run = rehearse_pr(
-        worse_pr,
-        tmp_path,
-        "test",
-        extra_env={"PYTEST_ADDOPTS": "tests/unit/test_evaluate.py"},
+def test_test_job_runs_the_quick_and_end_to_end_tier(params_only_run):
+    test = job_output(params_only_run, "test")
+    assert "make test-required" in test
+    assert re.search(r"\b\d+ passed\b.* in ", test), test[-3000:]
+    assert "🏁  Job succeeded" in test
+
+
+@pytest.fixture(scope="module")
+def workflow_pr(tmp_path_factory, baseline_clone) -> Workspace:
+    """A PR that changes a workflow file (a comment in batch.yml) and nothing else."""
+    clone = baseline_clone(tmp_path_factory.mktemp("pr-workflow-change"))
+    clone.run("git", "switch", "-q", "-c", "proposal")
+    with (clone.path / ".github/workflows/batch.yml").open("a", encoding="utf-8") as workflow:
+        workflow.write("# scores the day's input\n")
+    clone.run("git", "commit", "-q", "-am", "batch.yml: a comment")
+    return clone
+
+
+def test_a_change_under_github_runs_the_rehearsals(workflow_pr, tmp_path):
+    # One fault test of the tier (a real server and a signal), not the whole tier.
+    selection = (
+        "tests/serving/test_faults.py::test_sigterm_finishes_the_requests_in_flight_and_exits"
     )
+    run = rehearse_pr(workflow_pr, tmp_path, "rehearsals", extra_env={"PYTEST_ADDOPTS": selection})
     assert run.result.returncode == 0, run.output[-3000:]
-    assert "make test" in run.output
-    assert re.search(r"\b\d+ passed in ", run.output)
+    changes = job_output(run, "changes")
+    assert "rehearsals: needed: .github/workflows/batch.yml changed" in changes
+    rehearsals = job_output(run, "rehearsals")
+    assert "make test-rehearsals" in rehearsals
+    assert re.search(r"\b1 passed\b", rehearsals), rehearsals[-3000:]

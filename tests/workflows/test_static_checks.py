@@ -30,7 +30,7 @@ def repository(tmp_path_factory) -> Workspace:
     return space
 
 
-@pytest.mark.slow
+@pytest.mark.rehearsal
 def test_pre_commit_passes_on_the_repository(repository):
     result = repository.run(str(BIN / "pre-commit"), "run", "--all-files", check=False)
     assert result.returncode == 0, result.stdout[-3000:]
@@ -40,7 +40,7 @@ def test_pre_commit_passes_on_the_repository(repository):
         ), f"{hook} did not run and pass:\n{result.stdout}"
 
 
-@pytest.mark.slow
+@pytest.mark.rehearsal
 def test_a_staged_lint_error_is_rejected(repository):
     bad = repository.path / "src/cauce/careless.py"
     bad.write_text("def broken():\n    return undefined_name\n", encoding="utf-8")

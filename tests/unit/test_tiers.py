@@ -1,0 +1,81 @@
+"""`make tiers`: an experiment's pull request skips the rehearsals, any other runs them,
+and so does one whose change cannot be listed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from tests.conftest import ROOT, tool_environment
+from tests.tiers import machinery
+
+
+@pytest.mark.parametrize(
+    ("files", "covered"),
+    [
+        (["params.yaml", "dvc.lock", "reports/evaluate/metrics.json"], []),
+        (["src/cauce/pipeline/train.py", "data/contract.yaml", "docs/operate.md"], []),
+        (["README.md", "data/source/new.parquet"], []),
+        ([], []),
+        (["params.yaml", ".github/workflows/pr.yml"], [".github/workflows/pr.yml"]),
+        (["src/cauce/ops/release.py"], ["src/cauce/ops/release.py"]),
+        (["Dockerfile", "Makefile", "uv.lock"], ["Dockerfile", "Makefile", "uv.lock"]),
+        (["dvc.yaml"], ["dvc.yaml"]),  # the rehearsals name the stages
+        (["tests/unit/test_tiers.py"], ["tests/unit/test_tiers.py"]),
+        (["params.yaml.orig"], ["params.yaml.orig"]),
+    ],
+)
+def test_only_an_experiments_files_skip_the_rehearsals(files, covered):
+    assert machinery(files) == covered
+
+
+@pytest.fixture
+def repository(tmp_path):
+    """main with one commit, and a branch `proposal` off it; the git environment."""
+    env = tool_environment(tmp_path)
+    for command in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "commit", "-q", "--allow-empty", "-m", "main"],
+        ["git", "switch", "-q", "-c", "proposal"],
+    ):
+        subprocess.run(command, cwd=tmp_path, env=env, check=True)
+    return tmp_path, env
+
+
+def tiers(cwd, env, base: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "tests.tiers", "--base", base]
+    run_env = env | {"PYTHONPATH": str(ROOT)}
+    return subprocess.run(command, cwd=cwd, env=run_env, capture_output=True, text=True)
+
+
+def commit(cwd, env, name: str) -> None:
+    (cwd / name).parent.mkdir(parents=True, exist_ok=True)
+    (cwd / name).write_text("changed\n", encoding="utf-8")
+    subprocess.run(["git", "add", "-A"], cwd=cwd, env=env, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", name], cwd=cwd, env=env, check=True)
+
+
+def test_a_params_change_prints_rehearsals_false_and_why(repository):
+    cwd, env = repository
+    commit(cwd, env, "params.yaml")
+    result = tiers(cwd, env, "main")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "rehearsals=false\n"
+    assert "rehearsals: skipped: 1 changed files, all an experiment's (params.yaml" in result.stderr
+
+
+def test_a_workflow_change_prints_rehearsals_true_naming_it(repository):
+    cwd, env = repository
+    commit(cwd, env, ".github/workflows/pr.yml")
+    result = tiers(cwd, env, "main")
+    assert result.stdout == "rehearsals=true\n"
+    assert "rehearsals: needed: .github/workflows/pr.yml changed" in result.stderr
+
+
+def test_a_base_that_cannot_be_found_runs_the_rehearsals(repository):
+    cwd, env = repository
+    result = tiers(cwd, env, "origin/no-such-branch")
+    assert result.returncode == 0
+    assert result.stdout == "rehearsals=true\n"
+    assert "the change since origin/no-such-branch cannot be listed" in result.stderr
