@@ -49,7 +49,7 @@ test-rehearsals: setup  ## the workflows under act, the image, load and fault te
 	$(call pytest-tier,-m rehearsal)
 
 tiers:  ## which tiers a change since BASE needs (docs/testing.md)
-	@$(PYTHON) -m tests.tiers --base $(BASE)
+	@$(PYTHON) -m tests.tiers --base "$(BASE)"
 
 bench: run  ## every benchmark, peers side by side: benchmarks/results/, docs/performance.md
 	python -m benchmarks.api
@@ -57,6 +57,7 @@ bench: run  ## every benchmark, peers side by side: benchmarks/results/, docs/pe
 	python -m benchmarks.batch
 	python -m benchmarks.drift
 	python -m benchmarks.pipeline
+	python -m benchmarks.suite
 
 BASE ?= main
 PR_CHECK := "pre-commit run --all-files" "pytest -m 'not slow' -q" "cauce check-lock" \

@@ -28,8 +28,10 @@ from filelock import FileLock
 from tests.conftest import SMALL, Workspace, tool_environment, tree_digest
 
 # What the baseline's first `dvc repro` printed, beside the seed and the clone in every
-# copy, for the tests about that first run (tests/pipeline/test_dvc_repro.py).
+# copy, for the tests about that first run (tests/pipeline/test_dvc_repro.py); and what a
+# fork's `cauce reproduce` printed (tests/gitops/test_release_integrity.py).
 FIRST_REPRO = "first-repro.log"
+REPRODUCE = "reproduce.log"
 
 
 def shared_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -132,3 +134,12 @@ def copy_of_baseline(build: Path, root: Path) -> Workspace:
         clone.run("git", "fetch", "-q", "origin")
         clone.run("git", "reset", "-q", "--hard", "origin/main")
     return clone
+
+
+def build_reproduced_fork(folder: Path, fork: Path) -> None:
+    """`folder`: a copy of the `fork` build (no DVC remote) whose clone, on day one with
+    no outputs and an empty cache, ran `cauce reproduce`; what it printed beside it."""
+    clone = copy_of_baseline(fork, folder)
+    assert not (clone.path / "models").exists(), "a fork starts with no outputs"
+    result = clone.run("cauce", "reproduce")
+    (folder / REPRODUCE).write_text(result.stdout, encoding="utf-8")

@@ -21,9 +21,11 @@ from cauce.config import Params, load_params
 
 # Each pytest-xdist worker's OpenMP (scikit-learn's trees, in this process and the ones
 # it starts) on one thread: with a worker per core, two threads each would spin waiting
-# on each other, a fit up to 20 times slower. Tests of thread counts set their own.
+# on each other, a fit up to 20 times slower. Tests of thread counts set their own, and
+# their threads wait asleep rather than spinning against the other worker.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "data/source/acs_employment_ma_2015_2018.parquet"
@@ -49,10 +51,14 @@ def tier(keywords) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A rehearsal is slow too: `-m "not slow"` leaves it out."""
+    """A rehearsal is slow too: `-m "not slow"` leaves it out. The slowest tiers first
+    (in the order collected within each): the two workers each start on a long module,
+    and the quick tests fill in at the end instead of a long module running alone."""
     for item in items:
         if item.get_closest_marker("rehearsal") and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
+    order = list(TIERS)[::-1]
+    items.sort(key=lambda item: order.index(tier(item.keywords)))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -233,24 +239,31 @@ class Workspace:
 
 @pytest.fixture(scope="session")
 def baseline_clone(tmp_path_factory) -> Callable[..., Workspace]:
-    """`baseline_clone(root, remote=True)`: in `root`, a bare `origin` whose main holds a
-    reproduced baseline (small params), and a clone of it.
+    """`baseline_clone(root, remote=True, reproduced=False)`: in `root`, a bare `origin`
+    whose main holds a reproduced baseline (small params), and a clone of it.
 
     `before-first-run` tags the commit before any `dvc repro`: no dvc.lock, no reports.
     With `remote`, a local directory is the DVC remote and the clone shares the seed's
     DVC cache; without, the clone is what a fork has on day one: no remote, no outputs,
-    an empty cache. Built once per test run (tests/built.py), copied for each caller.
+    an empty cache, unless `reproduced`: then it has run `cauce reproduce`. Built once per
+    test run (tests/built.py), copied for each caller.
     """
     from tests import built
 
     shared = built.shared_directory(tmp_path_factory)
 
-    def copy(root: Path, remote: bool = True) -> Workspace:
+    def copy(root: Path, remote: bool = True, reproduced: bool = False) -> Workspace:
         seed = built.built_once(shared / "reproduced", built.build_reproduced_seed)
         build = built.built_once(
             shared / ("baseline" if remote else "fork"),
             lambda folder: built.build_baseline(folder, seed, remote),
         )
+        if reproduced and not remote:
+            fork = build
+            build = built.built_once(
+                shared / "reproduced-fork",
+                lambda folder: built.build_reproduced_fork(folder, fork),
+            )
         return built.copy_of_baseline(build, root)
 
     return copy

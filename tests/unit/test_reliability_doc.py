@@ -44,6 +44,8 @@ def collected(named: set[str]) -> set[str]:
             "-q",
             "-p",
             "no:cacheprovider",
+            "-n",
+            "0",  # collecting needs no workers
             *modules,
             OPTIONS,
         ],

@@ -85,11 +85,15 @@ def test_without_a_dvc_remote_the_predictions_are_the_run_artifact(
     tmp_path_factory, tmp_path, baseline_clone
 ):
     """A fork on day one: no DVC remote, no input given (so data.source is scored)."""
-    fork = baseline_clone(tmp_path_factory.mktemp("batch-fork"), remote=False)
-    fork.run("dvc", "repro")  # the outputs, rebuilt as `make run` does (dvc.lock unchanged)
+    # The outputs rebuilt (cauce reproduce: dvc.lock unchanged), then released.
+    fork = baseline_clone(tmp_path_factory.mktemp("batch-fork"), remote=False, reproduced=True)
     fork.run("cauce", "release")
     event = {"inputs": {"input": ""}, "repository": {"full_name": REPOSITORY}}
-    run = rehearse(fork, tmp_path / "act", "batch.yml", "workflow_dispatch", event)
+    # A runner with the fork's DVC cache: the model is fetched, not rebuilt (the rollback
+    # rehearsal proves the rebuild).
+    cache = fork.path / ".dvc/cache"
+    run = rehearse(fork, tmp_path / "act", "batch.yml", "workflow_dispatch", event, dvc_cache=cache)
+    assert "is in no DVC cache or remote here" not in run.output
     assert run.result.returncode == 0, run.output[-4000:]
     assert "score: 277,677 rows read, 277,677 scored with model v0.1.0" in run.output
     assert "the predictions are kept only as this run's artifact" in run.output

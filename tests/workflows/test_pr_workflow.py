@@ -61,7 +61,7 @@ def worse_pr(tmp_path_factory, baseline_clone) -> Workspace:
 # selection instead. The advisory database on a closed port: the audit cannot ask it, and
 # must say so. The host's pre-commit environments, instead of installing them again.
 PARAMS_ONLY_ENV = {
-    "PYTEST_ADDOPTS": "tests/unit/test_evaluate.py",
+    "PYTEST_ADDOPTS": "-n 0 tests/unit/test_evaluate.py",
     "PIP_AUDIT_VULNERABILITY_SERVICE": "osv",
     "PIP_AUDIT_OSV_URL": "http://127.0.0.1:9",
     "PRE_COMMIT_HOME": str(Path.home() / ".cache/pre-commit"),
@@ -317,7 +317,8 @@ def test_a_change_under_github_runs_the_rehearsals(workflow_pr, tmp_path):
     selection = (
         "tests/serving/test_faults.py::test_sigterm_finishes_the_requests_in_flight_and_exits"
     )
-    run = rehearse_pr(workflow_pr, tmp_path, "rehearsals", extra_env={"PYTEST_ADDOPTS": selection})
+    options = {"PYTEST_ADDOPTS": f"-n 0 {selection}"}
+    run = rehearse_pr(workflow_pr, tmp_path, "rehearsals", extra_env=options)
     assert run.result.returncode == 0, run.output[-3000:]
     changes = job_output(run, "changes")
     assert "rehearsals: needed: .github/workflows/batch.yml changed" in changes
