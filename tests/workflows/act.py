@@ -120,7 +120,13 @@ def rehearse(
     # The host's caches, so the rehearsal installs from them instead of the network.
     real_home = Path(os.environ.get("HOME", str(Path.home())))
     env = {
-        **{k: v for k, v in space.env.items() if k != "PYTHONPATH"},  # the job's own .venv
+        # The job's own .venv, not this one's; and no make of the suite's own (a runner
+        # starts a job with no MAKEFLAGS, MAKELEVEL).
+        **{
+            k: v
+            for k, v in space.env.items()
+            if k != "PYTHONPATH" and not k.startswith(("MAKE", "MFLAGS"))
+        },
         # Stand-ins first, then the interpreter setup-python would provide (the one the
         # tests run on, outside any venv), then the system: not this checkout's .venv.
         "PATH": os.pathsep.join(
