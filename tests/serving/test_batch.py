@@ -2,7 +2,8 @@
 a Dask LocalCluster of two workers, equals the in-process scores; rows that break the
 input schema are quarantined with their reasons while the rest are scored, the same way
 by both engines; memory follows the batch, not the file; a killed run leaves the previous
-output intact."""
+output intact. The other Dask runs go to one cluster the module starts (`--scheduler`,
+as to a team's cluster) instead of starting one each."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +49,33 @@ def tenfold(tmp_path_factory) -> Path:
     for part in range(10):
         source.to_parquet(directory / f"part-{part}.parquet")
     return directory
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A Dask cluster of two workers in a process of its own; its scheduler's address."""
+    start = (
+        "import sys; from distributed import LocalCluster;"
+        "cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=':0');"
+        "print(cluster.scheduler_address, flush=True); sys.stdin.read(); cluster.close()"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", start], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        address = process.stdout.readline().strip()
+        assert address.startswith("tcp://"), address
+        yield address
+    finally:
+        process.stdin.close()  # the cluster closes and the process ends
+        process.wait(timeout=60)
+
+
+def engine(name: str, cluster: str) -> tuple[str, ...]:
+    """The options that run `cauce score` on `name`: local, or Dask on `cluster`."""
+    return (
+        ("--engine", "local") if name == "local" else ("--engine", "dask", "--scheduler", cluster)
+    )
 
 
 def score_command(source: Path | str, output: str, *options: str) -> list:
@@ -100,8 +129,10 @@ def test_the_whole_source_scored_in_batches_equals_the_in_process_scores(checkou
     assert not (checkout / "out/dask.quarantine.parquet").exists()
 
 
-@pytest.mark.parametrize("engine", ["local", "dask"])
-def test_rows_that_break_the_schema_are_quarantined_and_the_rest_scored(checkout, tmp_path, engine):
+@pytest.mark.parametrize("name", ["local", "dask"])
+def test_rows_that_break_the_schema_are_quarantined_and_the_rest_scored(
+    checkout, tmp_path, name, cluster
+):
     rows = pd.read_parquet(SOURCE).head(1000).astype({"AGEP": object, "id": "Int64"})
     rows.loc[0, "MAR"] = 9
     rows.loc[1, "AGEP"] = "forty"
@@ -109,11 +140,11 @@ def test_rows_that_break_the_schema_are_quarantined_and_the_rest_scored(checkout
     rows.loc[3, "id"] = None  # its score could be joined to nothing
     file = tmp_path / "batch.csv"
     rows.to_csv(file, index=False)
-    result = run_score(checkout, file, f"out/csv-{engine}.parquet", "--engine", engine)
+    result = run_score(checkout, file, f"out/csv-{name}.parquet", *engine(name, cluster))
     assert result.returncode == 0, result.stderr
     assert "1,000 rows read, 996 scored" in result.stdout
-    assert f"4 quarantined (out/csv-{engine}.quarantine.parquet)" in result.stdout
-    quarantine = pd.read_parquet(checkout / f"out/csv-{engine}.quarantine.parquet")
+    assert f"4 quarantined (out/csv-{name}.quarantine.parquet)" in result.stdout
+    quarantine = pd.read_parquet(checkout / f"out/csv-{name}.quarantine.parquet")
     assert quarantine["quarantine_reason"].tolist() == [
         "MAR: allowed codes",
         "AGEP: type integer",
@@ -123,11 +154,13 @@ def test_rows_that_break_the_schema_are_quarantined_and_the_rest_scored(checkout
     ids = rows["id"].tolist()
     assert quarantine["id"].tolist()[:3] == ids[:3]
     assert quarantine["AGEP"].tolist()[:3] == ["62", "forty", "120"]  # as the file has them
-    scored = pd.read_parquet(checkout / f"out/csv-{engine}.parquet")
+    scored = pd.read_parquet(checkout / f"out/csv-{name}.parquet")
     assert scored["id"].tolist() == ids[4:]
 
 
-def test_dask_on_many_small_files_with_empty_ones_equals_the_local_engine(checkout, tmp_path):
+def test_dask_on_many_small_files_with_empty_ones_equals_the_local_engine(
+    checkout, tmp_path, cluster
+):
     rows = pd.read_parquet(SOURCE).head(5000)
     rows.loc[[10, 4010], "MAR"] = 9
     parts = tmp_path / "parts"
@@ -138,7 +171,7 @@ def test_dask_on_many_small_files_with_empty_ones_equals_the_local_engine(checko
     rows.head(0).to_parquet(parts / "part-100.parquet")  # no rows at all
     rows.iloc[[10]].to_parquet(parts / "part-101.parquet")  # nothing to score
     local = run_score(checkout, parts, "out/parts.parquet")
-    on_dask = run_score(checkout, parts, "out/parts-dask.parquet", "--engine", "dask")
+    on_dask = run_score(checkout, parts, "out/parts-dask.parquet", *engine("dask", cluster))
     for result in (local, on_dask):
         assert result.returncode == 0, result.stderr
         assert "5,001 rows read, 4,998 scored" in result.stdout
@@ -180,22 +213,24 @@ def test_memory_follows_the_batch_not_the_file(checkout, tenfold):
     assert ten_times - once < nine_copies, (once, ten_times, nine_copies)
 
 
-@pytest.mark.parametrize("engine", ["local", "dask"])
-def test_a_missing_column_or_file_is_an_error_naming_it(checkout, tmp_path, engine):
+@pytest.mark.parametrize("name", ["local", "dask"])
+def test_a_missing_column_or_file_is_an_error_naming_it(checkout, tmp_path, name, cluster):
     file = tmp_path / "no-mar.parquet"
     pd.read_parquet(SOURCE).head(50).drop(columns="MAR").to_parquet(file)
-    result = run_score(checkout, file, "out/none.parquet", "--engine", engine)
+    result = run_score(checkout, file, "out/none.parquet", *engine(name, cluster))
     assert result.returncode == ExitCode.DATA
     assert "columns the model needs are missing: ['MAR']" in result.stderr
     result = run_score(
-        checkout, tmp_path / "absent.parquet", "out/none.parquet", "--engine", engine
+        checkout, tmp_path / "absent.parquet", "out/none.parquet", *engine(name, cluster)
     )
     assert result.returncode == ExitCode.DATA
     assert f"--input {tmp_path / 'absent.parquet'}: not found" in result.stderr
     assert not (checkout / "out/none.parquet").exists()
 
 
-def test_unreadable_input_and_the_other_engines_output_are_clear_errors(checkout, tmp_path):
+def test_unreadable_input_and_the_other_engines_output_are_clear_errors(
+    checkout, tmp_path, cluster
+):
     source = pd.read_parquet(SOURCE).head(200)
     mixed = tmp_path / "mixed"
     mixed.mkdir()
@@ -211,7 +246,7 @@ def test_unreadable_input_and_the_other_engines_output_are_clear_errors(checkout
     # a file the local engine wrote is not replaced by Dask's directory
     assert run_score(checkout, mixed / "a.parquet", "out/kind.parquet").returncode == 0
     before = (checkout / "out/kind.parquet").read_bytes()
-    result = run_score(checkout, mixed / "a.parquet", "out/kind.parquet", "--engine", "dask")
+    result = run_score(checkout, mixed / "a.parquet", "out/kind.parquet", *engine("dask", cluster))
     assert result.returncode == ExitCode.USAGE
     assert "out/kind.parquet is a file the local engine wrote" in result.stderr
     assert (checkout / "out/kind.parquet").read_bytes() == before
