@@ -7,9 +7,11 @@
   on a pull request only when the files they cover change (tests/tiers.py), always on
   main and nightly.
 
-Each tier runs on its own, as `make test` runs it (every core), in this checkout; the
-three together are the whole suite, which CI runs in one go (`make test`, under 90
-minutes by its limit, under 15 by the target).
+Three runs in this checkout, one after the other, each on every core as `make test`
+runs: the quick tier alone, a pull request's tests (`make test-required`: quick and
+end-to-end) and the rehearsals (`make test-rehearsals`). The last two together are the
+whole suite that CI runs in one go (`make test`); each run builds the shared state it
+needs (tests/built.py) anew, so their sum is a little above one `make test`.
 """
 
 from __future__ import annotations
@@ -42,17 +44,24 @@ def run_tier(selection: str) -> dict:
     return {"seconds": round(seconds, 1), "passed": int(passed.group(1)) if passed else 0}
 
 
+RUNS = {
+    "quick": TIERS["quick"],
+    "required (quick + end-to-end)": "not rehearsal",
+    "rehearsals": TIERS["rehearsals"],
+}
+
+
 def main() -> int:
-    tiers = {}
-    for name, selection in TIERS.items():
-        tiers[name] = run_tier(selection) | {"selection": selection}
-        print(f"{name}: {tiers[name]['seconds']:.0f} s", file=sys.stderr)
-    required = tiers["quick"]["seconds"] + tiers["end-to-end"]["seconds"]
-    whole = required + tiers["rehearsals"]["seconds"]
+    runs = {}
+    for name, selection in RUNS.items():
+        runs[name] = run_tier(selection) | {"selection": selection}
+        print(f"{name}: {runs[name]['seconds']:.0f} s", file=sys.stderr)
+    required = runs["required (quick + end-to-end)"]["seconds"]
+    whole = round(required + runs["rehearsals"]["seconds"], 1)
     results = {
         "benchmark": "the test suite, tier by tier",
-        "tiers": tiers,
-        "seconds": {"quick": tiers["quick"]["seconds"], "required": required, "whole": whole},
+        "tiers": runs,
+        "seconds": {"quick": runs["quick"]["seconds"], "required": required, "whole": whole},
         "targets": TARGETS,
         "versions": {"cauce": commit()},
     }
@@ -73,7 +82,11 @@ def table(results: dict) -> str:
             f"{seconds['required']:.0f} s",
             f"< {targets['required']} s",
         ],
-        ["the whole suite (`make test`)", f"{seconds['whole']:.0f} s", f"< {targets['whole']} s"],
+        [
+            "the whole suite (the last two runs)",
+            f"{seconds['whole']:.0f} s",
+            f"< {targets['whole']} s",
+        ],
     ]
     return (
         markdown(["tier", "tests", "wall time"], rows)

@@ -51,14 +51,28 @@ def tier(keywords) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A rehearsal is slow too: `-m "not slow"` leaves it out. The slowest tiers first
-    (in the order collected within each): the two workers each start on a long module,
-    and the quick tests fill in at the end instead of a long module running alone."""
+    """A rehearsal is slow too: `-m "not slow"` leaves it out. Modules with rehearsals
+    first, then those with end-to-end tests, then the quick ones, each module whole and in
+    its own order (pyproject.toml turns off xdist's reordering by test count): each worker
+    starts on a long module, and the quick tests fill in at the end instead of a long
+    module running alone."""
     for item in items:
         if item.get_closest_marker("rehearsal") and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
     order = list(TIERS)[::-1]
-    items.sort(key=lambda item: order.index(tier(item.keywords)))
+    heaviest: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        module = item.nodeid.split("::")[0]
+        heaviest[module] = min(heaviest.get(module, 2), order.index(tier(item.keywords)))
+        first.setdefault(module, index)
+    position = {id(item): index for index, item in enumerate(items)}
+
+    def key(item: pytest.Item) -> tuple[int, int, int]:
+        module = item.nodeid.split("::")[0]
+        return heaviest[module], first[module], position[id(item)]
+
+    items.sort(key=key)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -160,8 +174,8 @@ def cauce(monkeypatch, capsys) -> Callable[..., Outcome]:
 
 def tool_environment(home: Path) -> dict[str, str]:
     """Environment for real git/dvc/cauce processes: this venv first, a throwaway identity.
-    They write the bytecode of the workspace's own code (copies of a built workspace then
-    start from it), whatever PYTHONDONTWRITEBYTECODE says here."""
+    They write the bytecode of the workspace's own code, so that only the first process in
+    a workspace compiles it, whatever PYTHONDONTWRITEBYTECODE says here."""
     return {
         **{name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"},
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -258,7 +272,8 @@ def baseline_clone(tmp_path_factory) -> Callable[..., Workspace]:
             shared / ("baseline" if remote else "fork"),
             lambda folder: built.build_baseline(folder, seed, remote),
         )
-        if reproduced and not remote:
+        if reproduced:
+            assert not remote, "with a remote, the clone has the outputs already"
             fork = build
             build = built.built_once(
                 shared / "reproduced-fork",

@@ -21,12 +21,19 @@ def mentions(space_root: Path, needle: str) -> list[str]:
     return [str(p) for p in configs if p.is_file() and needle in p.read_text(encoding="utf-8")]
 
 
+BUILDS = ("reproduced", "baseline", "fork", "reproduced-fork")  # tests/conftest.py
+
+
 @pytest.mark.slow
 def test_a_copy_of_the_built_baseline_is_its_own(baseline_clone, tmp_path_factory):
     first = baseline_clone(tmp_path_factory.mktemp("copy-a"))
     second = baseline_clone(tmp_path_factory.mktemp("copy-b"))
+    fork = baseline_clone(tmp_path_factory.mktemp("copy-fork"), remote=False, reproduced=True)
     shared = shared_directory(tmp_path_factory)
-    assert mentions(first.path.parent, str(shared / "baseline")) == []
+    for copy in (first, second, fork):
+        for build in BUILDS:
+            assert mentions(copy.path.parent, f"{shared / build}/") == [], build
+    assert fork.run("dvc", "cache", "dir").stdout.strip() == str(fork.path / ".dvc/cache")
     assert first.run("git", "remote", "get-url", "origin").stdout.strip() == str(
         first.path.parent / "origin.git"
     )

@@ -24,6 +24,9 @@ from tests.tiers import machinery
         (["dvc.yaml"], ["dvc.yaml"]),  # the rehearsals name the stages
         (["tests/unit/test_tiers.py"], ["tests/unit/test_tiers.py"]),
         (["params.yaml.orig"], ["params.yaml.orig"]),
+        # the model card's template: the release and deploy rehearsals read it
+        (["src/cauce/ops/model_card.md"], ["src/cauce/ops/model_card.md"]),
+        (["tests/params.yaml", "datasets/x.csv"], ["tests/params.yaml", "datasets/x.csv"]),
     ],
 )
 def test_only_an_experiments_files_skip_the_rehearsals(files, covered):

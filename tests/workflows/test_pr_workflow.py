@@ -331,3 +331,16 @@ def test_a_change_under_github_runs_the_rehearsals(workflow_pr, tmp_path):
     assert expected <= collected, sorted(collected)
     others = ("tests/unit/", "tests/gitops/test_release.py", "tests/pipeline/test_dvc_repro.py")
     assert [test for test in collected if test.startswith(others)] == []
+
+
+def test_the_full_suite_runs_every_tier_on_a_push_to_main(workflow_pr, tmp_path):
+    # suite.yml: `make test`, with a small selection (the whole suite would rehearse
+    # itself), and its time per tier at the end.
+    head = workflow_pr.run("git", "rev-parse", "HEAD").stdout.strip()
+    event = {"ref": "refs/heads/main", "after": head, "repository": {"full_name": REPOSITORY}}
+    options = {"PYTEST_ADDOPTS": "-n 0 tests/unit/test_evaluate.py"}
+    run = rehearse(workflow_pr, tmp_path, "suite.yml", "push", event, extra_env=options)
+    assert run.result.returncode == 0, run.output[-3000:]
+    assert "make test" in run.output
+    assert re.search(r"\b7 passed\b", run.output), run.output[-3000:]
+    assert "time per tier" in run.output
