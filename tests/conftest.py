@@ -60,17 +60,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.get_closest_marker("rehearsal") and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
     order = list(TIERS)[::-1]
-    heaviest: dict[str, int] = {}
-    first: dict[str, int] = {}
+    heaviest: dict[Path, int] = {}
+    first: dict[Path, int] = {}
     for index, item in enumerate(items):
-        module = item.nodeid.split("::")[0]
-        heaviest[module] = min(heaviest.get(module, 2), order.index(tier(item.keywords)))
-        first.setdefault(module, index)
+        rank = order.index(tier(item.keywords))
+        heaviest[item.path] = min(heaviest.get(item.path, rank), rank)
+        first.setdefault(item.path, index)
     position = {id(item): index for index, item in enumerate(items)}
 
     def key(item: pytest.Item) -> tuple[int, int, int]:
-        module = item.nodeid.split("::")[0]
-        return heaviest[module], first[module], position[id(item)]
+        return heaviest[item.path], first[item.path], position[id(item)]
 
     items.sort(key=key)
 
