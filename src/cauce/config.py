@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cauce import ConfigError
 from cauce.layout import PARAMS
-from cauce.metrics import METRICS
+from cauce.metrics import METRICS, Task, of_task
 
 DEFAULT_PARAMS = PARAMS
 
@@ -25,6 +25,8 @@ MetricName = Literal[tuple(METRICS)]  # type: ignore[valid-type]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 PositiveInt = Annotated[int, Field(gt=0)]
 Model = TypeVar("Model", bound=BaseModel)
+# A class label as a data file holds it (bool before int: YAML's true is not 1).
+Label = bool | int | str
 
 
 class _Section(BaseModel):
@@ -33,14 +35,40 @@ class _Section(BaseModel):
 
 class DataParams(_Section):
     source: str = Field(min_length=1)
-    id_column: str
+    task: Task = "binary"
     target: str
-    year_column: str
-    train_years: list[int] = Field(min_length=1)
+    # binary: the label the model's probability is for; may be left out when the labels
+    # are 0 and 1 or false and true (the positive is then 1, true).
+    positive_label: Label | None = None
+    id_column: str | None = None
+    # With a time column the model trains on `train_years` and later years play the part
+    # of production; without one (null), every row is split into train and test.
+    year_column: str | None = None
+    train_years: list[int] | None = Field(default=None, min_length=1)
     test_size: Fraction
     seed: int
-    # A seeded sample of the training years, for quick runs and tests; null keeps every row.
+    # A seeded sample of the training rows, for quick runs and tests; null keeps every row.
     max_rows: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _time_and_labels_agree(self) -> Self:
+        if (self.year_column is None) != (self.train_years is None):
+            raise ValueError(
+                "train_years: give data.year_column and data.train_years together, "
+                "or set both to null when the data has no time column"
+            )
+        if self.positive_label is not None and self.task != "binary":
+            raise ValueError(
+                f"positive_label = {self.positive_label!r}: only a binary task has a "
+                f"positive label (data.task is {self.task}); remove it"
+            )
+        return self
+
+    @property
+    def special_columns(self) -> list[str]:
+        """The id, target and time columns that the data has (none is a feature)."""
+        named = [self.id_column, self.target, self.year_column]
+        return [column for column in named if column is not None]
 
 
 class Imputation(_Section):
@@ -100,7 +128,7 @@ class PermutationImportanceParams(_Section):
 
 
 class EvaluateParams(_Section):
-    threshold: Fraction
+    threshold: Fraction = 0.5  # binary: the probability at or above which the label is positive
     slices: list[str]
     permutation_importance: PermutationImportanceParams
 
@@ -176,8 +204,7 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _columns_agree(self) -> Self:
-        special = {self.data.id_column, self.data.target, self.data.year_column}
-        clash = sorted(special & set(self.features.columns))
+        clash = sorted(set(self.data.special_columns) & set(self.features.columns))
         if clash:
             raise ValueError(f"features: {', '.join(clash)} is an id, target or year column")
         unknown = [c for c in self.evaluate.slices if c not in self.features.columns]
@@ -185,6 +212,27 @@ class Params(_Section):
             raise ValueError(
                 f"evaluate.slices: {', '.join(unknown)} must be feature columns "
                 f"(one of {', '.join(self.features.columns)})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_fit_the_task(self) -> Self:
+        task = self.data.task
+        used = [
+            *((f"gate.metrics.{name}", name) for name in self.gate.metrics),
+            ("gate.groups.metric", self.gate.groups.metric),
+            ("monitor.performance.metric", self.monitor.performance.metric),
+        ]
+        for key, name in used:
+            if name not in of_task(task):
+                raise ValueError(
+                    f"{key}: {name} is not a metric of a {task} model (data.task); its "
+                    f"metrics are {', '.join(of_task(task))}"
+                )
+        if task == "regression" and self.train.model == "logistic_regression":
+            raise ValueError(
+                "train.model = 'logistic_regression': a classifier, and data.task is "
+                "regression; use hist_gradient_boosting"
             )
         return self
 

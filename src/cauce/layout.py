@@ -33,6 +33,7 @@ EVALUATE_METRICS = EVALUATE_REPORTS / "metrics.json"
 GROUP_METRICS = EVALUATE_REPORTS / "groups.json"
 SCORE_PROFILE = EVALUATE_REPORTS / "scores.json"  # the model's scores on the test split
 PLOTS = EVALUATE_REPORTS / "plots"
+PLOT_DATA = PLOTS / "custom"  # DVCLive's folder for the points of each plot
 
 # What the jobs write (git-ignored): the PR report, the release, the package for deploy
 PR_REPORTS = Path("reports/pr")

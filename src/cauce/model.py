@@ -6,7 +6,7 @@ can rebuild exactly what a commit records. Loading trusts only the types a cauce
 pipeline is made of; a file that asks for anything else is refused with the types named,
 so a tampered or foreign model never executes.
 
-`score` is the one way a model turns a frame into probabilities: evaluate, the gate and
+`score` is the one way a model turns a frame into predictions: evaluate, the gate and
 the monitor call it with the pipeline, batch scoring with the fast form derived from it
 (fastpath.py, checked against the pipeline). The API scores arrays, not frames, with
 that same fast form.
@@ -50,7 +50,7 @@ class Scorer(Protocol):
 
     columns: tuple[str, ...]
 
-    def score(self, frame: pd.DataFrame) -> np.ndarray: ...
+    def score(self, frame: pd.DataFrame) -> np.ndarray: ...  # shaped as model.score says
 
 
 def canonical_bytes(pipeline: Pipeline) -> bytes:
@@ -124,7 +124,9 @@ def load_model(path: Path) -> Pipeline:
 
 
 def score(model: Pipeline | Scorer, frame: pd.DataFrame) -> np.ndarray:
-    """The probability of the positive class for each row of `frame`.
+    """What the model predicts for each row of `frame`, shaped by its task (metrics.py):
+    the positive label's probability (binary), a probability per class (multiclass, rows ×
+    classes) or the value (regression).
 
     The model picks the columns it was trained on, so a champion trained on other
     features can be scored on the same frame; a column it needs and `frame` lacks is named.
@@ -136,5 +138,13 @@ def score(model: Pipeline | Scorer, frame: pd.DataFrame) -> np.ndarray:
     if missing:
         raise DataError(f"the data lacks columns the model needs: {', '.join(missing)}")
     if is_pipeline:
-        return model.predict_proba(frame[columns])[:, 1]
+        return predict(model, frame[columns])
     return model.score(frame)
+
+
+def predict(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
+    """The pipeline's answer for `frame` (in its own columns), shaped as `score` says."""
+    if not hasattr(pipeline, "predict_proba"):  # a regressor
+        return pipeline.predict(frame).astype(np.float64)
+    probability = pipeline.predict_proba(frame)
+    return probability[:, 1] if probability.shape[1] == 2 else probability

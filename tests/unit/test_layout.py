@@ -107,6 +107,12 @@ def test_the_model_artifact_is_the_layouts_model_directory():
         assert path.as_posix() in outputs, f"{path} is written by no stage of dvc.yaml"
 
 
+def test_dvc_yaml_shows_the_plots_evaluate_writes_for_the_params_task(params):
+    from cauce.pipeline.evaluate import dvc_plots
+
+    assert PIPELINE["plots"] == dvc_plots(params.data.task)
+
+
 def test_the_committed_dvc_lock_is_current_for_this_code():
     """What the PR's check-lock job runs: a change to any stage's module needs a dvc repro."""
     result = subprocess.run(

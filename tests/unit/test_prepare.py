@@ -39,5 +39,5 @@ def test_missing_features_are_kept_for_the_imputer(source_2015, params):
 
 def test_a_single_class_is_refused(source_2015, params):
     frame = source_2015[source_2015["employed"] == 1].head(500)
-    with pytest.raises(DataError, match=r"column 'employed' \(data.target\) has a single class"):
+    with pytest.raises(DataError, match=r"column 'employed' \(data.target\) has a single label"):
         split(frame, params)

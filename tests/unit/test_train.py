@@ -73,7 +73,8 @@ def test_a_model_needing_other_types_or_of_another_kind_is_refused(tmp_path, mon
 
 def test_input_schema_names_every_feature_with_its_domain(params):
     schema = {
-        c["name"]: c for c in input_schema(params, load_contract(ROOT / "data/contract.yaml"))
+        c.name: c.model_dump(exclude_none=True)
+        for c in input_schema(params, load_contract(ROOT / "data/contract.yaml"))
     }
     assert list(schema) == params.features.columns
     assert schema["AGEP"] == {

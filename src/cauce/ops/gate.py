@@ -22,6 +22,7 @@ from cauce.layout import (
     EVALUATE_METRICS,
     GATE_VERDICT,
     GROUP_METRICS,
+    MODEL_CARD,
     MODEL_FILE,
     REPRODUCTION,
     TEST_SPLIT,
@@ -92,6 +93,7 @@ def gather(base: str, params: Params, champion: bool = True) -> Evidence:
 
 def score_version(version_ref: str, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics and group metrics of a registered version on *this* checkout's test split."""
+    from cauce.artifact import ModelInfo
     from cauce.model import load_model, score
     from cauce.pipeline.evaluate import measure
 
@@ -99,7 +101,9 @@ def score_version(version_ref: str, params: Params) -> tuple[dict[str, Any], dic
         fetched = registry.fetch(version_ref.rpartition("@")[2], Path(folder) / "model")
         pipeline = load_model(fetched / MODEL_FILE.name)
     test = pd.read_parquet(TEST_SPLIT)
-    return measure(test, score(pipeline, test), params)
+    # Judged as this PR's model is: its labels and threshold, on its test split.
+    target = ModelInfo.read(MODEL_CARD).target
+    return measure(test, score(pipeline, test), target, params)
 
 
 def _score_champion(evidence: Evidence, params: Params) -> None:

@@ -1,4 +1,5 @@
-"""Stage `ingest`: read the source, keep the training years, write `data/raw/`.
+"""Stage `ingest`: read the source, keep the training years (every row when the data has
+no time column), write `data/raw/`.
 
 Exact duplicate records (a re-delivered row) are dropped here, before the contract
 checks that ids are unique: two *different* records with one id are a contract breach.
@@ -40,19 +41,22 @@ def read_source(source: str) -> pd.DataFrame:
 
 
 def training_rows(frame: pd.DataFrame, data: DataParams, source: str) -> tuple[pd.DataFrame, int]:
-    """The rows of the training years, exact duplicates dropped (and how many), sampled
-    down to `data.max_rows` when set."""
-    if data.year_column not in frame.columns:
-        raise ConfigError(
-            f"{source}: column {data.year_column!r} (data.year_column) is missing; "
-            f"columns are {', '.join(map(str, frame.columns))}"
-        )
-    kept = frame[frame[data.year_column].isin(data.train_years)]
-    if kept.empty:
-        found = sorted(frame[data.year_column].dropna().unique().tolist())
-        raise ConfigError(
-            f"data.train_years = {data.train_years}: no rows in {source}; its years are {found}"
-        )
+    """The rows of the training years (all rows without a time column), exact duplicates
+    dropped (and how many), sampled down to `data.max_rows` when set."""
+    kept = frame
+    if data.year_column is not None:
+        if data.year_column not in frame.columns:
+            raise ConfigError(
+                f"{source}: column {data.year_column!r} (data.year_column) is missing; "
+                f"columns are {', '.join(map(str, frame.columns))}; set data.year_column "
+                "and data.train_years to null if the data has no time column"
+            )
+        kept = frame[frame[data.year_column].isin(data.train_years or [])]
+        if kept.empty:
+            found = sorted(frame[data.year_column].dropna().unique().tolist())
+            raise ConfigError(
+                f"data.train_years = {data.train_years}: no rows in {source}; its years are {found}"
+            )
     duplicates = int(kept.duplicated().sum())
     kept = kept.drop_duplicates()
     if data.max_rows is not None and len(kept) > data.max_rows:

@@ -1,4 +1,5 @@
-"""Stage `prepare`: drop rows without a target, then a stratified, seeded train/test split.
+"""Stage `prepare`: drop rows without a target, check the target fits the declared task,
+then a seeded train/test split (stratified by label for the classifiers).
 
 Missing feature values are kept: the model's own imputer handles them, in training and
 in serving alike.
@@ -10,6 +11,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from cauce import DataError
+from cauce.artifact import describe_target, plain_label
 from cauce.config import Params
 from cauce.files import stage_log, write_parquet
 from cauce.layout import RAW, TEST_SPLIT, TRAIN_SPLIT
@@ -19,17 +21,23 @@ def split(frame: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, pd.DataFra
     """Clean `frame` and split it; the test share and class balance follow params."""
     data = params.data
     labelled = frame.dropna(subset=[data.target])
-    labelled = labelled.astype({data.target: "int64"})
-    if labelled[data.target].nunique() < 2:
-        raise DataError(
-            f"{RAW}: column {data.target!r} (data.target) has a single class after cleaning; "
-            "a classifier needs both 0 and 1"
-        )
+    target = describe_target(labelled[data.target], data, str(RAW), params.evaluate.threshold)
+    stratify = None
+    if target.classes is not None:
+        labels = labelled[data.target]
+        if pd.api.types.is_float_dtype(labels) and (labels % 1 == 0).all():
+            labelled = labelled.astype({data.target: "int64"})  # whole labels widened by a null
+        stratify = labelled[data.target]
+        counts = stratify.map(plain_label).value_counts()
+        rare = counts[counts < 2]
+        if not rare.empty:
+            raise DataError(
+                f"{RAW}: column {data.target!r} (data.target) has labels with a single row "
+                f"({', '.join(map(repr, rare.index))}); a stratified split needs two of each: "
+                "drop those rows or merge the labels"
+            )
     train, test = train_test_split(
-        labelled,
-        test_size=data.test_size,
-        random_state=data.seed,
-        stratify=labelled[data.target],
+        labelled, test_size=data.test_size, random_state=data.seed, stratify=stratify
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
 

@@ -1,9 +1,10 @@
 """Stage `train`: fit the whole scikit-learn Pipeline and write the model directory.
 
 `models/` holds one artifact, written all at once: `model.skops` (preprocessing and
-estimator), `model.json` (what serving needs: input schema, decision threshold, params,
-training data facts) and `reference.json` (the profile the drift monitor compares
-against). DVCLive logs the params and training metrics under `reports/train/`.
+estimator), `model.json` (artifact.ModelInfo, what serving needs: input schema, the task
+and its labels, decision threshold, params, training data facts) and `reference.json`
+(the profile the drift monitor compares against). DVCLive logs the params and training
+metrics under `reports/train/`.
 
 Nothing here depends on when, where or from which commit it runs: the same inputs make
 the same bytes, so any machine can rebuild the model a commit records and prove it. The
@@ -13,18 +14,18 @@ commit of a version is known from its tag; the fitting time goes to the stage lo
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import sklearn
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from cauce.artifact import ModelInfo, SchemaColumn, Target, TrainingData, describe_target
 from cauce.config import Params
 from cauce.files import atomic_directory, file_sha256, stage_log, write_json
 from cauce.layout import (
@@ -57,7 +58,12 @@ def build_pipeline(params: Params) -> Pipeline:
             ],
             verbose_feature_names_out=False,
         ).set_output(transform="pandas")
-        estimator = HistGradientBoostingClassifier(
+        boosting = (
+            HistGradientBoostingRegressor
+            if params.data.task == "regression"
+            else HistGradientBoostingClassifier
+        )
+        estimator = boosting(
             categorical_features=features.categorical,
             random_state=params.data.seed,
             **train.estimator_params(),
@@ -77,7 +83,7 @@ def build_pipeline(params: Params) -> Pipeline:
     return Pipeline([("preprocess", preprocess), ("estimator", estimator)])
 
 
-def input_schema(params: Params, contract: Contract) -> list[dict[str, Any]]:
+def input_schema(params: Params, contract: Contract) -> list[SchemaColumn]:
     """What a caller must send: each feature's kind, type, and allowed codes or range."""
     kinds = {
         **dict.fromkeys(params.features.numeric, "numeric"),
@@ -85,34 +91,36 @@ def input_schema(params: Params, contract: Contract) -> list[dict[str, Any]]:
         **dict.fromkeys(params.features.categorical, "categorical"),
     }
     return [
-        {"name": column, "kind": kind}
-        | contract.columns[column].model_dump(exclude={"unique"}, exclude_none=True)
+        SchemaColumn(
+            name=column, kind=kind, **contract.columns[column].model_dump(exclude={"unique"})
+        )
         for column, kind in kinds.items()
     ]
 
 
-def model_card(
-    params: Params, contract: Contract, pipeline: Pipeline, train: pd.DataFrame
-) -> dict[str, Any]:
+def model_info(
+    params: Params, contract: Contract, pipeline: Pipeline, target: Target, y: np.ndarray
+) -> ModelInfo:
     """What serving and the model card need, carried by the model itself."""
     import skops
 
-    return {
-        "name": "model",
-        "estimator": type(pipeline[-1]).__name__,
-        "target": params.data.target,
-        "threshold": params.evaluate.threshold,
-        "input_schema": input_schema(params, contract),
-        "params": {"model": params.train.model, **params.train.estimator_params()},
-        "data": {
-            "source": params.data.source,
-            "train_years": params.data.train_years,
-            "rows": len(train),
-            "positive_share": float(train[params.data.target].mean()),
-            "sha256": file_sha256(TRAIN_SPLIT),
-        },
-        "versions": {"scikit-learn": sklearn.__version__, "skops": skops.__version__},
-    }
+    shares = np.bincount(y) / len(y) if target.classes else None
+    return ModelInfo(
+        estimator=type(pipeline[-1]).__name__,
+        target=target,
+        input_schema=input_schema(params, contract),
+        params={"model": params.train.model, **params.train.estimator_params()},
+        data=TrainingData(
+            source=params.data.source,
+            train_years=params.data.train_years,
+            rows=len(y),
+            positive_share=float(shares[1]) if target.task == "binary" else None,
+            class_shares=[float(s) for s in shares] if target.task == "multiclass" else None,
+            target_mean=float(y.mean()) if target.task == "regression" else None,
+            sha256=file_sha256(TRAIN_SPLIT),
+        ),
+        versions={"scikit-learn": sklearn.__version__, "skops": skops.__version__},
+    )
 
 
 def run(params: Params) -> None:
@@ -122,19 +130,23 @@ def run(params: Params) -> None:
         contract = load_contract()
         frame = pd.read_parquet(TRAIN_SPLIT)
         log.reads(TRAIN_SPLIT, len(frame))
-        features, target = frame[params.features.columns], frame[params.data.target]
+        features = frame[params.features.columns]
+        target = describe_target(
+            frame[params.data.target], params.data, str(TRAIN_SPLIT), params.evaluate.threshold
+        )
+        y = target.encode(frame[params.data.target], str(TRAIN_SPLIT))
 
         pipeline = build_pipeline(params)
         started = time.perf_counter()
-        pipeline.fit(features, target)
+        pipeline.fit(features, y)
         log.time("fit_seconds", time.perf_counter() - started)
-        probability = score(pipeline, features)
-        training_metrics = compute_all(target.to_numpy(), probability, threshold=None)
+        training_metrics = compute_all(target.task, y, score(pipeline, features), threshold=None)
 
         with atomic_directory(MODEL_DIR) as staging:
             model_file = save_model(pipeline, staging / MODEL_FILE.name)
-            card = model_card(params, contract, pipeline, frame)
-            write_json(staging / MODEL_CARD.name, card | {"model_sha256": file_sha256(model_file)})
+            info = model_info(params, contract, pipeline, target, y)
+            info = info.model_copy(update={"model_sha256": file_sha256(model_file)})
+            write_json(staging / MODEL_CARD.name, info.model_dump(mode="json", exclude_none=True))
             write_json(
                 staging / REFERENCE_PROFILE.name,
                 reference_profile(features, params.features.categorical),

@@ -8,14 +8,15 @@ and the stage exits non-zero so that nothing downstream runs on bad data.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated
 
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from cauce import DataError
+from cauce.artifact import ColumnRule
 from cauce.config import ConfigError, Params, parse_yaml
 from cauce.files import stage_log, write_json
 from cauce.layout import CONTRACT, RAW, VALIDATION_REPORT
@@ -27,23 +28,6 @@ class ContractError(DataError):
     """The data broke the contract; the message lists every broken rule."""
 
 
-class ColumnRule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["integer", "number", "string"]
-    nullable: bool = True
-    unique: bool = False
-    min: float | None = None
-    max: float | None = None
-    allowed: list[int | float | str] | None = None
-
-    @model_validator(mode="after")
-    def _one_kind_of_domain(self) -> Self:
-        if self.allowed is not None and (self.min is not None or self.max is not None):
-            raise ValueError("allowed: give either allowed codes or a min/max range, not both")
-        return self
-
-
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -52,7 +36,7 @@ class Contract(BaseModel):
 
     def require(self, params: Params) -> None:
         """Every column params.yaml uses must be declared in the contract."""
-        used = [params.data.id_column, params.data.target, *params.features.columns]
+        used = [*params.data.special_columns, *params.features.columns]
         missing = [c for c in used if c not in self.columns]
         if missing:
             raise ConfigError(

@@ -1,0 +1,238 @@
+"""What a model directory says about itself, typed once: `model.json` and its target.
+
+Every reader (serving, batch scoring, the monitor, the release, the model card) reads
+`model.json` as a `ModelInfo`, never by string keys. The target says what the model
+predicts and how its answers read in the user's own labels:
+
+- binary: two labels, `classes = [negative, positive]`; the model gives the positive
+  label's probability, and the positive label at or above `threshold`;
+- multiclass: three or more labels; a probability per label, in `classes` order;
+- regression: a number.
+
+Classifiers learn codes 0..k-1 in `classes` order, whatever the labels are (strings,
+booleans, integers), so the estimator, the metrics and the fast path see integers, and
+the answers are decoded back to the labels a caller sent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
+
+from cauce import DataError, ModelFileError
+from cauce.config import DataParams, Label
+from cauce.files import read_model_json
+from cauce.metrics import Task
+
+if TYPE_CHECKING:  # pandas is not imported by the API, which reads model.json at start
+    import pandas as pd
+
+MAX_CLASSES = 255  # beyond this a target is an id or a number, not a label
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Target(_Record):
+    column: str
+    task: Task
+    classes: list[Label] | None = None  # classification: the label of each code
+    threshold: float | None = None  # binary: the positive label from this probability on
+
+    @property
+    def positive(self) -> Label | None:
+        return self.classes[1] if self.task == "binary" and self.classes else None
+
+    def encode(self, values: pd.Series, where: str) -> np.ndarray:
+        """`values` as the model learns them: codes for the classes, floats for regression.
+        A label the model does not know is a DataError naming `where`."""
+        if self.task == "regression":
+            return values.to_numpy(dtype=np.float64)
+        codes = {label: code for code, label in enumerate(self.classes or [])}
+        plain = [plain_label(v) for v in values]
+        unknown = sorted({str(v) for v in plain if v not in codes})
+        if unknown:
+            raise DataError(
+                f"{where}: column {self.column!r} (data.target) has labels the model does "
+                f"not know: {', '.join(unknown[:5])}; it knows {_listed(self.classes or [])}"
+            )
+        return np.fromiter((codes[v] for v in plain), dtype=np.int64, count=len(plain))
+
+    def decode(self, codes: np.ndarray) -> list[Label]:
+        classes = self.classes or []
+        return [classes[int(code)] for code in codes]
+
+
+def plain_label(value: Any) -> Any:
+    """A label as Python holds it: numpy scalars to Python, whole floats (integers widened
+    by a missing value) back to integers."""
+    value = value.item() if hasattr(value, "item") else value
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _listed(labels: list[Any]) -> str:
+    return ", ".join(repr(label) for label in labels)
+
+
+def describe_target(values: pd.Series, data: DataParams, where: str, threshold: float) -> Target:
+    """The target `data` declares, checked against the labelled `values` of `where`.
+
+    Every mismatch between the data and the declared task is a DataError that names the
+    file, the column and the rule, and says what to set instead.
+    """
+    import pandas as pd
+
+    column, task = data.target, data.task
+    present = values.dropna()
+    if present.empty:
+        raise DataError(f"{where}: column {column!r} (data.target) has no values")
+    numeric = pd.api.types.is_numeric_dtype(present) and not pd.api.types.is_bool_dtype(present)
+    if task == "regression":
+        if not numeric:
+            raise DataError(
+                f"{where}: column {column!r} (data.target) holds labels such as "
+                f"{_listed(present.unique()[:3].tolist())}; task regression needs numbers: "
+                "set data.task: binary or multiclass"
+            )
+        return Target(column=column, task=task)
+    labels = sorted({plain_label(v) for v in present}, key=lambda v: (type(v).__name__, v))
+    if len(labels) > MAX_CLASSES:
+        hint = "set data.task: regression" if numeric else "is it an id column?"
+        raise DataError(
+            f"{where}: column {column!r} (data.target) has {len(labels):,} labels; a "
+            f"classifier takes at most {MAX_CLASSES}: {hint}"
+        )
+    if task == "multiclass":
+        if len(labels) < 3:
+            raise DataError(
+                f"{where}: column {column!r} (data.target) has {len(labels)} label"
+                f"{'s' * (len(labels) != 1)} ({_listed(labels)}); task multiclass needs 3 "
+                "or more: set data.task: binary"
+            )
+        return Target(column=column, task=task, classes=labels)
+    if len(labels) == 1:
+        raise DataError(
+            f"{where}: column {column!r} (data.target) has a single label ({labels[0]!r}); "
+            "a classifier needs two: check data.target and the rows data.train_years keeps"
+        )
+    if len(labels) != 2:
+        raise DataError(
+            f"{where}: column {column!r} (data.target) has {len(labels)} labels "
+            f"({_listed(labels[:10])}); task binary needs 2: set data.task: multiclass"
+        )
+    positive = data.positive_label
+    if positive is None:
+        if labels not in ([0, 1], [False, True]):
+            raise DataError(
+                f"{where}: column {column!r} (data.target) has labels {_listed(labels)}: "
+                "set data.positive_label to the one the model's probability is for"
+            )
+        positive = labels[1]
+    if positive not in labels or type(positive) is not type(labels[labels.index(positive)]):
+        raise DataError(
+            f"{where}: data.positive_label = {positive!r} is not a label of column "
+            f"{column!r}; its labels are {_listed(labels)}"
+        )
+    negative = next(label for label in labels if label != positive)
+    return Target(column=column, task=task, classes=[negative, positive], threshold=threshold)
+
+
+class ValueRule(_Record):
+    """What a column's values may be: the contract declares it, the API and batch check it."""
+
+    type: Literal["integer", "number", "string"]
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    allowed: list[int | float | str] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_domain(self) -> Self:
+        if self.allowed is not None and (self.min is not None or self.max is not None):
+            raise ValueError("allowed: give either allowed codes or a min/max range, not both")
+        return self
+
+
+class ColumnRule(ValueRule):
+    """A column of the data contract (data/contract.yaml)."""
+
+    unique: bool = False
+
+
+class SchemaColumn(ValueRule):
+    """One input column as callers must send it: the contract's rule and the feature's kind."""
+
+    name: str
+    kind: Literal["numeric", "ordinal", "categorical"]
+
+    @model_serializer(mode="wrap")
+    def _name_first(self, handler: Any) -> dict[str, Any]:
+        dumped = handler(self)
+        return {"name": dumped.pop("name"), "kind": dumped.pop("kind"), **dumped}
+
+
+class TrainingData(_Record):
+    source: str
+    train_years: list[int] | None = None
+    rows: int
+    positive_share: float | None = None  # binary
+    class_shares: list[float] | None = None  # multiclass, in `classes` order
+    target_mean: float | None = None  # regression
+    sha256: str
+
+
+class ModelInfo(_Record):
+    """`model.json`: what serving needs and what the model card tells."""
+
+    name: str = "model"
+    estimator: str
+    target: Target
+    input_schema: Annotated[list[SchemaColumn], Field(min_length=1)]
+    params: dict[str, Any]
+    data: TrainingData
+    versions: dict[str, str]
+    model_sha256: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _before_tasks(cls, raw: Any) -> Any:
+        # Versions released before tasks existed are binary 0/1 models with the threshold
+        # beside the target's name: still served, compared and rolled back to.
+        if isinstance(raw, dict) and isinstance(raw.get("target"), str):
+            raw = dict(raw)
+            column, threshold = raw.pop("target"), raw.pop("threshold", None)
+            raw["target"] = {
+                "column": column,
+                "task": "binary",
+                "classes": [0, 1],
+                "threshold": threshold,
+            }
+        return raw
+
+    @property
+    def columns(self) -> list[str]:
+        return [column.name for column in self.input_schema]
+
+    @classmethod
+    def read(cls, path: Path, hint: str = "") -> Self:
+        """`path` as a ModelInfo, or a ModelFileError naming it and the first problem."""
+        raw = read_model_json(path, hint)
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "the file"
+            raise ModelFileError(
+                f"{path}: not a cauce model.json: {where}: {first['msg'].lower()}"
+            ) from None
