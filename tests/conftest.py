@@ -114,22 +114,24 @@ def source_2015() -> pd.DataFrame:
 def small_model(root: Path, params: Params, train: pd.DataFrame):
     """Fit the configured pipeline on `train` and write models/ under `root` as the train
     stage does (model, card with its schema and hash, reference profile); the pipeline."""
+    from cauce.artifact import describe_target
     from cauce.files import file_sha256, write_json
     from cauce.layout import MODEL_CARD, MODEL_FILE, REFERENCE_PROFILE
     from cauce.model import save_model
-    from cauce.pipeline.train import build_pipeline, input_schema
+    from cauce.pipeline.train import build_pipeline, model_info
     from cauce.pipeline.validate import load_contract
     from cauce.profile import reference_profile
 
     columns = params.features.columns
-    model = build_pipeline(params).fit(train[columns], train[params.data.target])
+    labels = train[params.data.target]
+    target = describe_target(labels, params.data, "train", params.evaluate.threshold)
+    y = target.encode(labels, "train")
+    model = build_pipeline(params).fit(train[columns], y)
     save_model(model, root / MODEL_FILE)
-    card = {
-        "threshold": params.evaluate.threshold,
-        "input_schema": input_schema(params, load_contract(ROOT / "data/contract.yaml")),
-        "model_sha256": file_sha256(root / MODEL_FILE),
-    }
-    write_json(root / MODEL_CARD, card)
+    contract = load_contract(ROOT / "data/contract.yaml")
+    info = model_info(params, contract, model, target, y, "0" * 64)
+    info = info.model_copy(update={"model_sha256": file_sha256(root / MODEL_FILE)})
+    write_json(root / MODEL_CARD, info.model_dump(mode="json", exclude_none=True))
     write_json(
         root / REFERENCE_PROFILE, reference_profile(train[columns], params.features.categorical)
     )

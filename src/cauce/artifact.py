@@ -32,7 +32,7 @@ from pydantic import (
 from cauce import DataError, ModelFileError
 from cauce.config import DataParams, Label
 from cauce.files import read_model_json
-from cauce.metrics import Task
+from cauce.metrics import Task, predicted_codes
 
 if TYPE_CHECKING:  # pandas is not imported by the API, which reads model.json at start
     import pandas as pd
@@ -69,9 +69,67 @@ class Target(_Record):
             )
         return np.fromiter((codes[v] for v in plain), dtype=np.int64, count=len(plain))
 
-    def decode(self, codes: np.ndarray) -> list[Label]:
-        classes = self.classes or []
-        return [classes[int(code)] for code in codes]
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """The labels of `codes` (as an array of the labels' own type)."""
+        return np.asarray(self.classes)[np.asarray(codes, dtype=np.intp)]
+
+    def labels_of(self, prediction: np.ndarray) -> np.ndarray:
+        """The label a classifier's `prediction` (model.score's shape) stands for."""
+        return self.decode(predicted_codes(self.task, prediction, self.threshold))
+
+    def columns(self, prediction: np.ndarray) -> dict[str, np.ndarray]:
+        """The model's answers as named columns (batch scoring's output): a binary
+        model's probability and label, a multiclass one's probability per class
+        (`probability_<label>`) and label, a regression's value (`prediction`)."""
+        if self.task == "regression":
+            return {"prediction": prediction}
+        if self.task == "binary":
+            return {"probability": prediction, "label": self.labels_of(prediction)}
+        per_class = {
+            f"probability_{label}": prediction[:, code]
+            for code, label in enumerate(self.classes or [])
+        }
+        return per_class | {"label": self.labels_of(prediction)}
+
+    def answers(self, prediction: np.ndarray) -> list[dict[str, Any]]:
+        """The model's answer for each row, as the API returns it (see `answer_schema`)."""
+        if self.task == "regression":
+            return [{"value": value} for value in prediction.tolist()]
+        labels = self.labels_of(prediction).tolist()
+        if self.task == "binary":
+            return [
+                {"probability": p, "label": label}
+                for p, label in zip(prediction.tolist(), labels, strict=True)
+            ]
+        names = [str(label) for label in self.classes or []]
+        return [
+            {"probabilities": dict(zip(names, row, strict=True)), "label": label}
+            for row, label in zip(prediction.tolist(), labels, strict=True)
+        ]
+
+    def answer_schema(self) -> dict[str, Any]:
+        """The JSON Schema of one answer of `answers`."""
+        if self.task == "regression":
+            properties: dict[str, Any] = {"value": {"type": "number"}}
+        else:
+            share = {"type": "number", "minimum": 0, "maximum": 1}
+            label = {"enum": list(self.classes or [])}
+            if self.task == "binary":
+                properties = {"probability": share, "label": label}
+            else:
+                names = [str(c) for c in self.classes or []]
+                per_class = {
+                    "type": "object",
+                    "required": names,
+                    "properties": dict.fromkeys(names, share),
+                    "additionalProperties": False,
+                }
+                properties = {"probabilities": per_class, "label": label}
+        return {"type": "object", "required": list(properties), "properties": properties}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_)
 
 
 def plain_label(value: Any) -> Any:
@@ -162,6 +220,65 @@ class ValueRule(_Record):
         if self.allowed is not None and (self.min is not None or self.max is not None):
             raise ValueError("allowed: give either allowed codes or a min/max range, not both")
         return self
+
+    def broken(
+        self, values: pd.Series, text_as_numbers: bool = False
+    ) -> list[tuple[str, np.ndarray]]:
+        """Each rule of the column, in the contract's words, with the mask of the values
+        of `values` that break it: validate and batch scoring both judge rows with this
+        (the API with the pydantic form of the same rules, serving/app.py). A value breaks
+        one rule at most: a wrong type is not also reported outside the range. A boolean
+        is not a number; text is one only with `text_as_numbers` (batch scoring reads a
+        CSV's cells as text; the training data must hold numbers as numbers, or the model
+        would learn text codes that callers never send).
+        """
+        import pandas as pd
+
+        missing = values.isna().to_numpy()
+        found = []
+        if not self.nullable:
+            found.append(("no missing values", missing))
+        if self.type == "string":
+            comparable = values
+            if pd.api.types.is_string_dtype(values) and values.dtype != object:
+                wrong = np.zeros(len(values), dtype=bool)
+            else:
+                text = values.map(lambda v: isinstance(v, str), na_action="ignore")
+                wrong = ~missing & ~text.fillna(True).to_numpy(dtype=bool)
+        else:
+            if pd.api.types.is_bool_dtype(values):
+                comparable = pd.Series(np.nan, index=values.index)
+            elif pd.api.types.is_numeric_dtype(values):
+                comparable = values.astype("float64")
+            elif text_as_numbers:
+                flags = values.map(lambda v: isinstance(v, bool | np.bool_), na_action="ignore")
+                comparable = pd.to_numeric(
+                    values.mask(flags.fillna(False).astype(bool)), errors="coerce"
+                )
+            else:
+                numeric = values.map(_is_number, na_action="ignore").fillna(False).astype(bool)
+                comparable = pd.to_numeric(values.where(numeric), errors="coerce")
+            numbers = comparable.to_numpy(dtype="float64", na_value=np.nan)
+            wrong = ~missing & np.isnan(numbers)
+            if self.type == "integer":
+                with np.errstate(invalid="ignore"):
+                    wrong |= ~np.isnan(numbers) & (np.mod(numbers, 1) != 0)
+        found.append((f"type {self.type}", wrong))
+        judged = ~missing & ~wrong
+        if self.allowed is not None:
+            found.append(
+                (
+                    f"allowed codes {self.allowed}",
+                    judged & ~comparable.isin(self.allowed).to_numpy(),
+                )
+            )
+        if self.type != "string" and (self.min is not None or self.max is not None):
+            low = -np.inf if self.min is None else self.min
+            high = np.inf if self.max is None else self.max
+            with np.errstate(invalid="ignore"):
+                outside = (numbers < low) | (numbers > high)
+            found.append((f"range [{low:g}, {high:g}]", judged & outside))
+        return found
 
 
 class ColumnRule(ValueRule):

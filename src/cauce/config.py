@@ -192,6 +192,13 @@ class ServeParams(_Section):
     max_body_bytes: PositiveInt
 
 
+class CardParams(_Section):
+    """The model card's words: what the model is for and where it falls short."""
+
+    intended_use: str = Field(min_length=1)
+    limitations: list[str] = []
+
+
 class Params(_Section):
     data: DataParams
     features: FeatureParams
@@ -201,6 +208,7 @@ class Params(_Section):
     monitor: MonitorParams
     notify: NotifyParams
     serve: ServeParams
+    card: CardParams
 
     @model_validator(mode="after")
     def _columns_agree(self) -> Self:

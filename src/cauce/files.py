@@ -118,8 +118,8 @@ def write_json(target: Path, payload: Any) -> Path:
     return write_text(target, json.dumps(payload, indent=2) + "\n")
 
 
-def write_parquet(target: Path, frame: pd.DataFrame) -> Path:
-    return write_with(target, lambda path: frame.to_parquet(path, index=False))
+def write_parquet(target: Path, frame: pd.DataFrame, index: bool = False) -> Path:
+    return write_with(target, lambda path: frame.to_parquet(path, index=index))
 
 
 # Every member of a canonical archive gets this date: when it was written is not content.

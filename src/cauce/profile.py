@@ -68,6 +68,20 @@ def numeric_profile(values: pd.Series | np.ndarray) -> dict[str, Any]:
     }
 
 
+def profiled_prediction(task: str, prediction: np.ndarray) -> np.ndarray:
+    """What prediction drift compares: a probability or a value as a number, a multiclass
+    answer as the class it picks (its code)."""
+    return np.argmax(prediction, axis=1) if task == "multiclass" else prediction
+
+
+def prediction_profile(task: str, prediction: np.ndarray) -> dict[str, Any]:
+    """The profile of a model's answers on the test split (evaluate writes it)."""
+    values = profiled_prediction(task, prediction)
+    if task == "multiclass":
+        return categorical_profile(pd.Series(values))
+    return numeric_profile(values)
+
+
 def numeric_bins(starts: np.ndarray, values: np.ndarray) -> np.ndarray:
     """The bin of each value: the last start at or below it (values below the first
     start go to the first bin, values beyond the last to the last)."""

@@ -34,7 +34,10 @@ def checkout(tmp_path_factory, params, source_2015) -> Path:
     probability = score(model, test)
     write_json(root / SCORE_PROFILE, numeric_profile(probability))
     y = test[params.data.target].to_numpy()
-    write_json(root / EVALUATE_METRICS, compute_all(y, probability, params.evaluate.threshold))
+    write_json(
+        root / EVALUATE_METRICS,
+        compute_all("binary", y, probability, params.evaluate.threshold),
+    )
     test.to_parquet(root / "test.parquet")
     return root
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -146,9 +147,26 @@ def test_data_that_breaks_the_contract(checkout, sample, cauce, case):
     raw = (checkout / RAW).read_bytes()
     result = cauce(checkout, "--params", params, "validate")
     assert result.code == ExitCode.DATA, result.err
-    assert f"{RAW} breaks the data contract {CONTRACT}" in result.err
+    assert f"{source} breaks the data contract {CONTRACT}" in result.err
     assert words in result.err
     assert (checkout / RAW).read_bytes() == raw, "validate changes nothing it reads"
     report = yaml.safe_load((checkout / VALIDATION_REPORT).read_text(encoding="utf-8"))
     assert report["status"] == "failed"
     assert any(words in violation["message"] for violation in report["violations"])
+
+
+def test_a_breach_names_the_row_of_the_users_file(checkout, sample, cauce):
+    """Ingest keeps the training years only; the row named is the one in the source."""
+    source = "data/source/late-breach.parquet"
+    position = int(np.flatnonzero(sample["year"].to_numpy() == 2015)[-1])
+    kept_before = int((sample["year"].to_numpy()[:position] == 2015).sum())
+    assert kept_before != position, "the sample must put other years before the breach"
+    changed = sample.copy()
+    changed.iloc[position, changed.columns.get_loc("MIG")] = 7
+    changed.to_parquet(checkout / source)
+    params = str(params_for(checkout, source))
+    assert cauce(checkout, "--params", params, "ingest").code == ExitCode.OK
+    result = cauce(checkout, "--params", params, "validate")
+    assert result.code == ExitCode.DATA, result.err
+    assert "rows counted from 0 in that file" in result.err
+    assert f"in 1 row, e.g. row {position}: 7" in result.err

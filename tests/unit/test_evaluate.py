@@ -66,7 +66,8 @@ def test_regression_metrics_and_their_directions():
             "r2": sk.r2_score(VALUES, GUESSES),
         }
     )
-    assert not METRICS["rmse"].higher_is_better and METRICS["r2"].higher_is_better
+    assert not METRICS["rmse"].higher_is_better
+    assert METRICS["r2"].higher_is_better
     assert compute_all("regression", VALUES[:1], GUESSES[:1], None)["r2"] is None
 
 
@@ -127,7 +128,8 @@ def test_each_task_writes_the_plots_dvc_yaml_would_show_for_it():
             for point in plots.get(plot.name, []):
                 assert {plot.x, plot.y} <= set(point)
     confusion = curves(Y3, P3, multiclass)["confusion_matrix"]
-    assert len(confusion) == 9 and sum(c["count"] for c in confusion) == 10
+    assert len(confusion) == 9
+    assert sum(c["count"] for c in confusion) == 10
     assert {c["class"] for c in curves(Y3, P3, multiclass)["precision_recall_per_class"]} == {
         "a",
         "b",

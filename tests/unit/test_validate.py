@@ -168,7 +168,7 @@ def test_the_stage_reports_and_stops(tmp_path, monkeypatch, params, good):
     good.to_parquet(tmp_path / "data/raw/data.parquet")
     with pytest.raises(ContractError) as caught:
         validate.run(params)
-    assert "data/raw/data.parquet breaks the data contract data/contract.yaml" in str(caught.value)
+    assert f"{params.data.source} breaks the data contract data/contract.yaml" in str(caught.value)
     assert "column 'MIG' breaks rule 'allowed codes [0, 1, 2, 3]' in 1 row, e.g. row 2: 7" in str(
         caught.value
     )

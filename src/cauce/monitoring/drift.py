@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cauce.artifact import Target
 from cauce.config import MonitorParams
 from cauce.metrics import METRICS
 from cauce.profile import counts_like, numeric_labels
@@ -252,8 +253,8 @@ class Performance:
 
 def performance(
     y_true: np.ndarray,
-    probability: np.ndarray,
-    decision_threshold: float,
+    prediction: np.ndarray,
+    target: Target,
     reference: float | None,
     policy: MonitorParams,
     rng: np.random.Generator,
@@ -261,15 +262,15 @@ def performance(
     """The metric on the batch with a bootstrap interval, against the test split's."""
     rule = policy.performance
     metric = METRICS[rule.metric]
-    value = metric.compute(y_true, probability, decision_threshold)
+    task, threshold = target.task, target.threshold
+    value = metric.compute(task, y_true, prediction, threshold)
     rows = len(y_true)
     estimates = []
     for _ in range(rule.resamples):
         sample = rng.integers(0, rows, rows)
-        if np.unique(y_true[sample]).size == 2:
-            estimates.append(
-                metric.compute(y_true[sample], probability[sample], decision_threshold)
-            )
+        # A binary metric needs both classes in a resample; the others need nothing more.
+        if task != "binary" or np.unique(y_true[sample]).size == 2:
+            estimates.append(metric.compute(task, y_true[sample], prediction[sample], threshold))
     tail = (1 - rule.confidence) / 2
     low, high = np.quantile(estimates, [tail, 1 - tail])
     degraded, reason = False, None

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cauce import UsageError
+from cauce.artifact import ModelInfo, Target
 from cauce.config import Params
 from cauce.files import atomic_directory, read_model_json, write_json, write_text
 from cauce.layout import (
@@ -31,6 +32,7 @@ from cauce.layout import (
 )
 from cauce.model import load_model, score
 from cauce.monitoring import drift, report
+from cauce.profile import profiled_prediction
 
 log = logging.getLogger("cauce")
 
@@ -69,14 +71,15 @@ def run(
     profile = read_model_json(
         watched.directory / REFERENCE_PROFILE.name, f"is {watched.directory} a model directory?"
     )
-    card = read_model_json(watched.directory / MODEL_CARD.name)
+    target = ModelInfo.read(watched.directory / MODEL_CARD.name).target
     model = load_model(watched.directory / MODEL_FILE.name)
-    probability = score(model, batch)
+    prediction = score(model, batch)
+    answers = profiled_prediction(target.task, prediction)
     findings = drift.compare(
-        profile, batch, params.monitor, params.data.seed, probability, watched.scores
+        profile, batch, params.monitor, params.data.seed, answers, watched.scores
     )
     findings.sort(key=lambda f: (f.drifted, f.effect / (f.threshold or 1)), reverse=True)
-    performance = _performance(params, watched, batch, probability, card["threshold"])
+    performance, unjudged = _performance(params, watched, batch, prediction, target, batch_name)
     drifted = [f for f in findings if f.drifted]
     degraded = performance is not None and performance.degraded
     record = header | {
@@ -84,7 +87,10 @@ def run(
         "drifted": [f.name for f in drifted],
         "performance": None if performance is None else asdict(performance),
         "policy": params.monitor.model_dump(),
-        "notes": [] if watched.scores else ["no score profile for this model: no prediction drift"],
+        "notes": [
+            *([] if watched.scores else ["no score profile for this model: no prediction drift"]),
+            *([unjudged] if unjudged else []),
+        ],
         "features": [asdict(f) | {"drifted": f.drifted} for f in findings],
     }
     _write(out, record, report.markdown(record), findings)
@@ -92,6 +98,8 @@ def run(
         print(f"{finding.name}: drift: {'; '.join(finding.reasons)}")
     if degraded:
         print(f"performance: {performance.reason}")
+    if unjudged:
+        print(unjudged)
     print(
         f"{record['decision']}: {len(drifted)} of {len(findings)} checked "
         f"({len(batch):,} rows of {batch_name} against {watched.name}); "
@@ -101,27 +109,38 @@ def run(
 
 
 def _performance(
-    params: Params, watched: Watched, batch: pd.DataFrame, probability: np.ndarray, threshold: float
-) -> drift.Performance | None:
-    """Performance when the batch has enough labelled rows of both classes."""
-    target = params.data.target
-    if target not in batch.columns:
-        return None
-    labelled = batch[target].notna().to_numpy()
-    y_true = batch.loc[labelled, target].astype(int).to_numpy()
-    if len(y_true) < MIN_LABELLED_ROWS or np.unique(y_true).size < 2:
-        log.info("%s: %d labelled rows, performance not judged", target, len(y_true))
-        return None
+    params: Params,
+    watched: Watched,
+    batch: pd.DataFrame,
+    prediction: np.ndarray,
+    target: Target,
+    batch_name: str,
+) -> tuple[drift.Performance | None, str | None]:
+    """Performance when the batch has enough labelled rows (of both classes, for a binary
+    model); otherwise None and why it was not judged."""
+    if target.column not in batch.columns:
+        return None, f"performance not judged: {batch_name} has no {target.column!r} column"
+    labelled = batch[target.column].notna().to_numpy()
+    rows = int(labelled.sum())
+    if rows < MIN_LABELLED_ROWS:
+        return None, (
+            f"performance not judged: {rows:,} labelled rows in {batch_name}, fewer than "
+            f"the {MIN_LABELLED_ROWS} a useful interval needs"
+        )
+    y_true = target.encode(batch.loc[labelled, target.column], batch_name)
+    if target.task == "binary" and np.unique(y_true).size < 2:
+        return None, f"performance not judged: {batch_name}'s labelled rows have one class"
     metric = params.monitor.performance.metric
     reference = (watched.metrics or {}).get(metric)
-    return drift.performance(
+    judged = drift.performance(
         y_true,
-        probability[labelled],
-        threshold,
+        prediction[labelled],
+        target,
         reference,
         params.monitor,
         np.random.default_rng(params.data.seed),
     )
+    return judged, None
 
 
 def _write(out: Path, record: dict, summary: str, findings: list[drift.Finding] | None) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cauce import UsageError, tools
+from cauce.artifact import ModelInfo
 from cauce.config import Params
 from cauce.files import file_sha256, read_model_json, write_json, write_text
 from cauce.layout import (
@@ -116,8 +117,8 @@ def package(
     scores = revisions.read_json(SCORE_PROFILE, ref)
     if scores is not None:
         write_json(directory / SCORE_PROFILE.name, scores)
-    card = read_model_json(directory / MODEL_CARD.name)
-    page = model_card(card, name, stage or "registered", Evidence("", metrics, groups), params)
+    info = ModelInfo.read(directory / MODEL_CARD.name)
+    page = model_card(info, name, stage or "registered", Evidence("", metrics, groups), params)
     write_text(directory.parent / MODEL_CARD_PAGE, page)
     message = tools.run("git", "tag", "--list", "--format=%(contents)", ref).stdout.strip()
     write_text(directory.parent / RELEASE_BODY, f"## {ref}\n\n{message}\n\n{page}")
@@ -269,8 +270,13 @@ def _watched(params: Params, stage: str | None, model_dir: Path | None) -> Watch
 def _years(params: Params, years: Years) -> pd.DataFrame:
     from cauce.pipeline import ingest
 
-    source = ingest.read_source(params.data.source)
     column = params.data.year_column
+    if column is None:
+        raise UsageError(
+            f"--years {years.text}: the data has no time column (data.year_column is null), "
+            "so there are no years to pick: give the batch as a file with --batch FILE_OR_URL"
+        )
+    source = ingest.read_source(params.data.source)
     wanted = list(years.values) or [source[column].max()]
     frame = source[source[column].isin(wanted)]
     if frame.empty:

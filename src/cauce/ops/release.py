@@ -9,7 +9,6 @@ against the production model. Running it twice on one commit changes nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cauce import CauceError, UsageError, tools
+from cauce.artifact import ModelInfo
 from cauce.config import Params
 from cauce.files import write_json, write_text
 from cauce.layout import (
@@ -285,7 +285,7 @@ def write_reports(
     from cauce.ops.model_card import model_card
 
     evidence = decision.evidence
-    card = json.loads(MODEL_CARD.read_text(encoding="utf-8"))
+    info = ModelInfo.read(MODEL_CARD)
     write_json(
         RELEASE_RECORD,
         {
@@ -297,7 +297,7 @@ def write_reports(
             "changes": change.reasons,
             "previous": previous.name if previous else None,
             "production_before": evidence.champion,
-            "model": {"md5": model_inputs("HEAD").model, "sha256": card["model_sha256"]},
+            "model": {"md5": model_inputs("HEAD").model, "sha256": info.model_sha256},
             "metrics": evidence.metrics,
             "production_metrics": evidence.champion_metrics,
         },
@@ -309,7 +309,7 @@ def write_reports(
         release_notes(version, stage, change, decision, previous),
     )
     write_text(
-        RELEASE_REPORTS / MODEL_CARD_PAGE, model_card(card, version, stage, evidence, params)
+        RELEASE_REPORTS / MODEL_CARD_PAGE, model_card(info, version, stage, evidence, params)
     )
 
 

@@ -121,6 +121,8 @@ def metrics_table(evidence: Evidence, label: str = "this PR", with_base: bool = 
         align += ["---:", ":---"]
     rows = [row(*header), row(*align)]
     for name, metric in METRICS.items():
+        if name not in evidence.metrics:  # a metric of another task
+            continue
         old, new = base_metrics.get(name), evidence.metrics.get(name)
         cells = [f"{metric.label} {'↑' if metric.higher_is_better else '↓'}"]
         cells += (

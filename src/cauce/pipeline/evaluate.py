@@ -35,7 +35,7 @@ from cauce.layout import (
 )
 from cauce.metrics import PRIMARY, Task, compute_all, predicted_codes, recall_per_class
 from cauce.model import load_model, score
-from cauce.profile import categorical_profile, numeric_profile
+from cauce.profile import prediction_profile
 
 CURVE_POINTS = 200
 CALIBRATION_BINS = 10
@@ -310,14 +310,6 @@ def feature_importance(
     ]
 
 
-def prediction_profile(target: Target, prediction: np.ndarray) -> dict[str, Any]:
-    """How the model's answers are distributed: what the monitor's prediction drift compares
-    with. A probability or a value is profiled as a number, a multiclass answer as a label."""
-    if target.task == "multiclass":
-        return categorical_profile(pd.Series(np.argmax(prediction, axis=1)))
-    return numeric_profile(prediction)
-
-
 def run(params: Params) -> None:
     from dvclive import Live
 
@@ -349,5 +341,5 @@ def run(params: Params) -> None:
             for name, points in plots.items():
                 live.log_plot(name, points, x=axes[name][0], y=axes[name][1])
             write_json(staging / GROUP_METRICS.name, groups)
-            write_json(staging / SCORE_PROFILE.name, prediction_profile(target, prediction))
+            write_json(staging / SCORE_PROFILE.name, prediction_profile(target.task, prediction))
         log.writes(EVALUATE_REPORTS)

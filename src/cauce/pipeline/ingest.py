@@ -3,6 +3,8 @@ no time column), write `data/raw/`.
 
 Exact duplicate records (a re-delivered row) are dropped here, before the contract
 checks that ids are unique: two *different* records with one id are a contract breach.
+Each kept row keeps its row number in the source as the frame's index (stored in the
+Parquet file), so that validate names the rows of the user's own file.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def read_table(location: str) -> pd.DataFrame:
         raise DataError(f"{location}: cannot be read as {kind}: {error}") from None
     if frame.empty:
         raise DataError(f"{location}: the file has no rows")
-    return frame
+    # Rows are known by their place in the file (a stored pandas index is not the file's).
+    return frame.reset_index(drop=True)
 
 
 def read_source(source: str) -> pd.DataFrame:
@@ -42,7 +45,8 @@ def read_source(source: str) -> pd.DataFrame:
 
 def training_rows(frame: pd.DataFrame, data: DataParams, source: str) -> tuple[pd.DataFrame, int]:
     """The rows of the training years (all rows without a time column), exact duplicates
-    dropped (and how many), sampled down to `data.max_rows` when set."""
+    dropped (and how many), sampled down to `data.max_rows` when set; indexed by their
+    row number in the source."""
     kept = frame
     if data.year_column is not None:
         if data.year_column not in frame.columns:
@@ -61,7 +65,7 @@ def training_rows(frame: pd.DataFrame, data: DataParams, source: str) -> tuple[p
     kept = kept.drop_duplicates()
     if data.max_rows is not None and len(kept) > data.max_rows:
         kept = kept.sample(n=data.max_rows, random_state=data.seed).sort_index()
-    return kept.reset_index(drop=True), duplicates
+    return kept, duplicates
 
 
 def run(params: Params) -> None:
@@ -72,5 +76,5 @@ def run(params: Params) -> None:
         kept, duplicates = training_rows(frame, data, data.source)
         if duplicates:
             log.note(f"dropped {duplicates:,} exact duplicate rows")
-        write_parquet(RAW, kept)
+        write_parquet(RAW, kept, index=True)
         log.writes(RAW, len(kept))

@@ -99,9 +99,15 @@ def input_schema(params: Params, contract: Contract) -> list[SchemaColumn]:
 
 
 def model_info(
-    params: Params, contract: Contract, pipeline: Pipeline, target: Target, y: np.ndarray
+    params: Params,
+    contract: Contract,
+    pipeline: Pipeline,
+    target: Target,
+    y: np.ndarray,
+    train_sha256: str,
 ) -> ModelInfo:
-    """What serving and the model card need, carried by the model itself."""
+    """What serving and the model card need, carried by the model itself (`y`: the
+    training target as the model learned it; `train_sha256`: the training split's hash)."""
     import skops
 
     shares = np.bincount(y) / len(y) if target.classes else None
@@ -117,7 +123,7 @@ def model_info(
             positive_share=float(shares[1]) if target.task == "binary" else None,
             class_shares=[float(s) for s in shares] if target.task == "multiclass" else None,
             target_mean=float(y.mean()) if target.task == "regression" else None,
-            sha256=file_sha256(TRAIN_SPLIT),
+            sha256=train_sha256,
         ),
         versions={"scikit-learn": sklearn.__version__, "skops": skops.__version__},
     )
@@ -144,7 +150,7 @@ def run(params: Params) -> None:
 
         with atomic_directory(MODEL_DIR) as staging:
             model_file = save_model(pipeline, staging / MODEL_FILE.name)
-            info = model_info(params, contract, pipeline, target, y)
+            info = model_info(params, contract, pipeline, target, y, file_sha256(TRAIN_SPLIT))
             info = info.model_copy(update={"model_sha256": file_sha256(model_file)})
             write_json(staging / MODEL_CARD.name, info.model_dump(mode="json", exclude_none=True))
             write_json(

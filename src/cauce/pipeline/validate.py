@@ -1,5 +1,7 @@
 """Stage `validate`: hold `data/raw/` to the declared data contract (`data/contract.yaml`).
 
+Rows are named by their number in the user's file (`data.source`), which ingest keeps.
+
 The contract is enforced with pandera. Every broken rule is reported with the column,
 the rule and a few offending rows, the summary is written to `reports/validation.json`,
 and the stage exits non-zero so that nothing downstream runs on bad data.
@@ -48,27 +50,18 @@ def load_contract(path: Path = CONTRACT) -> Contract:
     return parse_yaml(Contract, path)
 
 
-# pandera's names for its built-in rules, in the words of the contract
-_BUILT_IN_RULES = {
-    "field_uniqueness": "unique values",
-    "not_nullable": "no missing values",
-}
+# pandera's name for its built-in rule, in the words of the contract
+_BUILT_IN_RULES = {"field_uniqueness": "unique values"}
 
 
-def _type_check(kind: str) -> pa.Check:
+def _value_check(rule: ColumnRule, words: str) -> pa.Check:
+    """One of the column's value rules (ColumnRule.broken: the rules batch scoring
+    applies too), as a pandera check that names the values breaking it."""
+
     def holds(series: pd.Series) -> pd.Series:
-        values = series.dropna()
-        if kind == "string":
-            ok = values.map(lambda v: isinstance(v, str))
-        elif not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            ok = pd.Series(False, index=values.index)
-        elif kind == "number":
-            ok = pd.Series(True, index=values.index)
-        else:  # integer: an integer dtype, or whole floats (a null turns ints into floats)
-            ok = values % 1 == 0
-        return ok.reindex(series.index, fill_value=True)
+        return pd.Series(~dict(rule.broken(series))[words], index=series.index)
 
-    return pa.Check(holds, error=f"type {kind}")
+    return pa.Check(holds, error=words, ignore_na=False)
 
 
 def schema(contract: Contract) -> pa.DataFrameSchema:
@@ -76,13 +69,8 @@ def schema(contract: Contract) -> pa.DataFrameSchema:
     share = contract.max_null_share
     columns = {}
     for name, rule in contract.columns.items():
-        checks = [_type_check(rule.type)]
-        if rule.allowed is not None:
-            checks.append(pa.Check.isin(rule.allowed, error=f"allowed codes {rule.allowed}"))
-        if rule.min is not None or rule.max is not None:
-            low = -float("inf") if rule.min is None else rule.min
-            high = float("inf") if rule.max is None else rule.max
-            checks.append(pa.Check.in_range(low, high, error=f"range [{low:g}, {high:g}]"))
+        names = [words for words, _ in rule.broken(pd.Series([], dtype=object))]
+        checks = [_value_check(rule, words) for words in names]
         if rule.nullable:
             checks.append(
                 pa.Check(
@@ -91,7 +79,7 @@ def schema(contract: Contract) -> pa.DataFrameSchema:
                     ignore_na=False,
                 )
             )
-        columns[name] = pa.Column(checks=checks, nullable=rule.nullable, unique=rule.unique)
+        columns[name] = pa.Column(checks=checks, nullable=True, unique=rule.unique)
     return pa.DataFrameSchema(columns)
 
 
@@ -163,8 +151,10 @@ def run(params: Params) -> None:
         write_json(VALIDATION_REPORT, report(frame, violations))
         log.writes(VALIDATION_REPORT)
     if violations:
+        # The rows are the source's: ingest keeps each row's number as the index.
         raise ContractError(
-            f"{RAW} breaks the data contract {CONTRACT}:\n"
+            f"{params.data.source} breaks the data contract {CONTRACT} (rows counted from 0 "
+            "in that file, the header not counted):\n"
             + "\n".join(f"  - {v['message']}" for v in violations)
         )
 

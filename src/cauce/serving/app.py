@@ -50,6 +50,7 @@ from pydantic_core import core_schema
 from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
 from cauce import ModelFileError
+from cauce.artifact import ModelInfo, SchemaColumn, Target
 from cauce.config import ServeParams
 from cauce.fastpath import FastModel, FastModelFileError
 from cauce.files import file_sha256, read_model_json
@@ -70,9 +71,9 @@ class ServedModel:
     """What the API serves: the directory, and what is known about the version."""
 
     directory: Path
+    info: ModelInfo  # model.json
     version: str | None = None
     stage: str | None = None
-    card: dict[str, Any] = field(default_factory=dict)  # model.json
     metrics: dict[str, Any] = field(default_factory=dict)  # test metrics, from serving.json
     fast_model_sha256: str | None = None  # from serving.json: the fast form cauce package wrote
 
@@ -81,30 +82,21 @@ class ServedModel:
         cls, directory: Path, version: str | None = None, stage: str | None = None
     ) -> ServedModel:
         """The model in `directory`, with the version and metrics `cauce package` put beside."""
-        card = read_model_json(directory / MODEL_CARD.name, f"is {directory} a model directory?")
-        if "threshold" not in card or "input_schema" not in card:
-            raise ModelFileError(
-                f"{directory / MODEL_CARD.name}: no threshold or input_schema: "
-                "not a cauce model card"
-            )
-        info_file = directory / SERVING_INFO
-        info = read_model_json(info_file) if info_file.exists() else {}
+        info = ModelInfo.read(directory / MODEL_CARD.name, f"is {directory} a model directory?")
+        packaged_file = directory / SERVING_INFO
+        packaged = read_model_json(packaged_file) if packaged_file.exists() else {}
         return cls(
             directory,
-            version or info.get("version"),
+            info,
+            version or packaged.get("version"),
             stage,
-            card,
-            info.get("metrics", {}),
-            info.get("fast_model_sha256"),
+            packaged.get("metrics", {}),
+            packaged.get("fast_model_sha256"),
         )
-
-    @property
-    def threshold(self) -> float:
-        return float(self.card["threshold"])
 
     def verify(self) -> None:
         """Refuse a model file whose hash is not the one model.json records."""
-        expected = str(self.card.get("model_sha256"))
+        expected = str(self.info.model_sha256)
         model_file = self.directory / MODEL_FILE.name
         try:
             actual = file_sha256(model_file)
@@ -120,7 +112,7 @@ class ServedModel:
         """What scores: the fast form derived from the pipeline, else the pipeline itself.
         With `packaged_fast_model`, the fast form `cauce package` wrote when there is one:
         numpy alone reads it, so the API is ready in a second."""
-        sha256 = str(self.card.get("model_sha256"))
+        sha256 = str(self.info.model_sha256)
         packaged = self.directory / FAST_MODEL
         if packaged_fast_model and packaged.exists():
             try:
@@ -147,16 +139,16 @@ _A_NUMBER = core_schema.union_schema(
 )
 
 
-def _integer(column: dict[str, Any]) -> Any:
+def _integer(column: SchemaColumn) -> Any:
     """An integer column, checked in pydantic-core alone (no Python call per value): a
     number, then an integer within the bounds or one of the allowed codes."""
-    allowed = column.get("allowed")
+    allowed = column.allowed
     if allowed is not None:
         rule = core_schema.literal_schema(list(allowed))
         documented = {"type": "integer", "enum": list(allowed)}
     else:
-        rule = core_schema.int_schema(ge=column.get("min"), le=column.get("max"))
-        bounds = {"minimum": column.get("min"), "maximum": column.get("max")}
+        rule = core_schema.int_schema(ge=column.min, le=column.max)
+        bounds = {"minimum": column.min, "maximum": column.max}
         documented = {"type": "integer"} | {k: v for k, v in bounds.items() if v is not None}
     checked = core_schema.chain_schema([_A_NUMBER, rule])
     return Annotated[
@@ -164,22 +156,20 @@ def _integer(column: dict[str, Any]) -> Any:
     ]
 
 
-def record_type(schema: list[dict[str, Any]]) -> type:
+def record_type(schema: list[SchemaColumn]) -> type:
     """One input record as a TypedDict, from the model's input schema: validated records
     stay the dicts they arrived as (no object per record)."""
     fields: dict[str, Any] = {}
     for column in schema:
-        if column["type"] == "integer":
+        if column.type == "integer":
             kind: Any = _integer(column)
-        elif column.get("allowed") is not None:
-            kind = Literal[tuple(column["allowed"])]
+        elif column.allowed is not None:
+            kind = Literal[tuple(column.allowed)]
         else:
-            kind = Annotated[
-                _TYPES[column["type"]], Field(ge=column.get("min"), le=column.get("max"))
-            ]
-        if column.get("nullable", True):
+            kind = Annotated[_TYPES[column.type], Field(ge=column.min, le=column.max)]
+        if column.nullable:
             kind = kind | None
-        fields[column["name"]] = kind
+        fields[column.name] = kind
     record = TypedDict("Record", fields)  # type: ignore[operator]
     record.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
     return record
@@ -205,11 +195,12 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
     rows_scored = Counter("cauce_rows_scored", "rows scored by /v1/predict", registry=registry)
     errors = Counter("cauce_errors", "rejected requests", ["reason"], registry=registry)
     served.verify()  # before anything listens: a bad file stops the server at once
-    card = served.card
-    record = record_type(card["input_schema"])
+    info, target = served.info, served.info.target
+    record = record_type(info.input_schema)
     adapter = TypeAdapter(list[record])
     state: dict[str, Any] = {}  # "model" once loaded: /ready answers 503 until then
-    name = card.get("name", "model")
+    name = info.name
+    answers = _predictions(target)
     too_large = f"the body exceeds serve.max_body_bytes = {limits.max_body_bytes:,}"
 
     @asynccontextmanager
@@ -269,9 +260,11 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
             "name": name,
             "version": served.version,
             "stage": served.stage,
-            "input_schema": card["input_schema"],
-            "threshold": served.threshold,
-            "model_sha256": card.get("model_sha256"),
+            "input_schema": info.model_dump(mode="json", exclude_none=True)["input_schema"],
+            "task": target.task,
+            "classes": target.classes,
+            "threshold": target.threshold,
+            "model_sha256": info.model_sha256,
             "metrics": served.metrics,
             "limits": limits.model_dump(),
         }
@@ -299,7 +292,7 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
             }
         },
         responses={
-            200: _json("a probability and a label per record, in order", _PREDICTIONS),
+            200: _json(f"the {target.task} model's answer per record, in order", answers),
             400: _json("the body is not JSON (or holds a number beyond float64)", _DETAIL),
             413: _json("more than serve.max_rows records, or a body too large", _DETAIL),
             415: _json("a Content-Type other than application/json", _DETAIL),
@@ -355,13 +348,8 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
             errors.labels("invalid").inc()
             problems = [_problem(e) for e in error.errors(include_url=False)]
             return JSONResponse({"detail": problems}, status_code=422)
-        probability = _probabilities(state["model"], valid)
+        predictions = target.answers(_predict(state["model"], valid))
         rows_scored.inc(len(valid))
-        labels = (probability >= served.threshold).tolist()
-        predictions = [
-            {"probability": p, "label": int(label)}
-            for p, label in zip(probability.tolist(), labels, strict=True)
-        ]
         return Response(
             orjson.dumps({"model": name, "version": served.version, "predictions": predictions}),
             media_type=_JSON,
@@ -411,27 +399,24 @@ _MODEL = _answer(
         "version": _NULLABLE_TEXT,
         "stage": _NULLABLE_TEXT,
         "input_schema": {"type": "array", "items": {"type": "object"}},
-        "threshold": {"type": "number"},
+        "task": {"enum": ["binary", "multiclass", "regression"]},
+        "classes": {"type": ["array", "null"]},
+        "threshold": {"type": ["number", "null"]},
         "model_sha256": _NULLABLE_TEXT,
         "metrics": {"type": "object"},
         "limits": _answer({"max_rows": {"type": "integer"}, "max_body_bytes": {"type": "integer"}}),
     }
 )
-_PREDICTIONS = _answer(
-    {
-        "model": {"type": "string"},
-        "version": _NULLABLE_TEXT,
-        "predictions": {
-            "type": "array",
-            "items": _answer(
-                {
-                    "probability": {"type": "number", "minimum": 0, "maximum": 1},
-                    "label": {"enum": [0, 1]},
-                }
-            ),
-        },
-    }
-)
+
+
+def _predictions(target: Target) -> dict[str, Any]:
+    return _answer(
+        {
+            "model": {"type": "string"},
+            "version": _NULLABLE_TEXT,
+            "predictions": {"type": "array", "items": target.answer_schema()},
+        }
+    )
 
 
 def _describe(model: FastModel | Pipeline) -> str:
@@ -442,9 +427,9 @@ def _describe(model: FastModel | Pipeline) -> str:
     return "the fast model derived from the pipeline"
 
 
-def _probabilities(model: FastModel | Pipeline, records: list[dict[str, Any]]) -> Any:
+def _predict(model: FastModel | Pipeline, records: list[dict[str, Any]]) -> Any:
     if isinstance(model, FastModel):
-        return model.probabilities(model.matrix_of_records(records))
+        return model.predict(model.matrix_of_records(records))
     import pandas as pd
 
     from cauce.model import score

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from cauce import CauceError, DataError, ExternalError, UsageError
+from cauce.artifact import SchemaColumn, Target
 from cauce.files import atomic_directory, atomic_path, write_json
 from cauce.model import score
 
@@ -111,7 +112,7 @@ def _natural(name: str) -> list[Any]:
 
 
 def problems(
-    frame: pd.DataFrame, schema: list[dict[str, Any]], required: tuple[str, ...] = ()
+    frame: pd.DataFrame, schema: list[SchemaColumn], required: tuple[str, ...] = ()
 ) -> pd.Series:
     """Per row, every rule of the input schema it breaks ("AGEP: range [0, 99]; …"), or "",
     and a missing value in a `required` column (the id: a score nobody can join is lost).
@@ -121,31 +122,15 @@ def problems(
     """
     reasons = np.full(len(frame), "", dtype=object)
 
-    def add(broken: pd.Series, reason: str) -> None:
-        for row in np.flatnonzero(broken.fillna(False).to_numpy(dtype=bool)):
+    def add(broken: Any, reason: str) -> None:
+        for row in np.flatnonzero(np.asarray(broken, dtype=bool)):
             reasons[row] = f"{reasons[row]}; {reason}" if reasons[row] else reason
 
     for name in required:
-        add(frame[name].isna(), f"{name}: no missing values")
+        add(frame[name].isna().to_numpy(), f"{name}: no missing values")
     for column in schema:
-        name = column["name"]
-        raw = frame[name]
-        missing = raw.isna()
-        values = pd.to_numeric(raw, errors="coerce") if column["type"] != "string" else raw
-        if not column.get("nullable", True):
-            add(missing, f"{name}: no missing values")
-        if column["type"] != "string":
-            add(values.isna() & ~missing, f"{name}: type {column['type']}")
-            if column["type"] == "integer":
-                add(values.notna() & (values % 1 != 0), f"{name}: type integer")
-        if column.get("allowed") is not None:
-            add(values.notna() & ~values.isin(column["allowed"]), f"{name}: allowed codes")
-        low, high = column.get("min"), column.get("max")
-        if low is not None or high is not None:
-            outside = (values < (-np.inf if low is None else low)) | (
-                values > (np.inf if high is None else high)
-            )
-            add(values.notna() & outside, f"{name}: range [{low}, {high}]")
+        for rule, broken in column.broken(frame[column.name], text_as_numbers=True):
+            add(broken, f"{column.name}: {rule}")
     return pd.Series(reasons, index=frame.index, dtype="str")
 
 
@@ -154,8 +139,8 @@ class Model:
     """What scoring a batch needs; on Dask, sent once to each worker."""
 
     scorer: FastModel | Pipeline  # the fast form when the pipeline has one
-    schema: list[dict[str, Any]]
-    threshold: float
+    schema: list[SchemaColumn]
+    target: Target
     version: str
     id_column: str
     sha256: str  # the model file's, from model.json: names it on a shared Dask scheduler
@@ -167,28 +152,41 @@ class Model:
 
         served = ServedModel.from_directory(directory, version)
         served.verify()
-        card = served.card
+        info = served.info
         return cls(
             served.load(),
-            card["input_schema"],
-            served.threshold,
+            info.input_schema,
+            info.target,
             version,
             id_column,
-            str(card["model_sha256"]),
+            str(info.model_sha256),
         )
 
     @property
     def columns(self) -> list[str]:
         """The input columns scoring reads: the id, then the model's features."""
-        return [self.id_column, *(column["name"] for column in self.schema)]
+        return [self.id_column, *(column.name for column in self.schema)]
+
+    def unscored(self, rows: int) -> np.ndarray:
+        """A prediction of `rows` missing values, shaped as the model's task answers."""
+        classes = len(self.target.classes or [])
+        return np.full((rows, classes) if self.target.task == "multiclass" else rows, np.nan)
+
+    @property
+    def answers(self) -> list[str]:
+        """The columns of the model's answer (Target.columns)."""
+        return list(self.target.columns(self.unscored(0)))
 
 
 def judge(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
-    """`frame` with each row's probability, label and version, or the rules it breaks.
+    """`frame` with each row's answer (Target.columns: probability and label, a probability
+    per class and label, or the predicted value) and version, or the rules it breaks.
 
     The one per-batch function of both engines. A row with a `quarantine_reason` is not
-    scored (its probability is NaN). Features read as text (CSV) are made numbers once
-    their rows pass the checks, so the scores do not depend on how a reader typed them.
+    scored (its answer is missing). Features read as text (CSV) are made numbers once
+    their rows pass the checks, and text features get one kind of missing value (Dask's
+    Arrow strings hold pd.NA, which scikit-learn cannot compare), so the scores do not
+    depend on how a reader typed them.
     """
     ids = frame[model.id_column]
     if pd.api.types.is_float_dtype(ids) and (ids.dropna() % 1 == 0).all():
@@ -197,15 +195,20 @@ def judge(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
     reasons = problems(frame, model.schema, required=(model.id_column,))
     passed = (reasons == "").to_numpy()
     good = frame[passed]
-    numeric = [c["name"] for c in model.schema if c["type"] != "string"]
+    numeric = [c.name for c in model.schema if c.type != "string"]
     textual = [name for name in numeric if not pd.api.types.is_numeric_dtype(good[name])]
-    good = good.assign(**{name: pd.to_numeric(good[name]) for name in textual})
-    probability = np.full(len(frame), np.nan)
+    text = [c.name for c in model.schema if c.type == "string"]
+    good = good.assign(
+        **{name: pd.to_numeric(good[name]) for name in textual},
+        **{name: good[name].astype(object).where(good[name].notna(), np.nan) for name in text},
+    )
+    prediction = model.unscored(len(frame))
     if passed.any():
-        probability[passed] = score(model.scorer, good)
+        prediction[passed] = score(model.scorer, good)
+    # A quarantined row's answer is dropped by `split`: its label is any, its dtype the same.
+    answers = model.target.columns(prediction)
     return frame.assign(
-        probability=probability,
-        label=(probability >= model.threshold).astype("int8"),
+        **answers,
         model_version=pd.Series(model.version, index=frame.index, dtype="str"),
         **{REASON: reasons},
     )
@@ -214,7 +217,7 @@ def judge(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
 def split(judged: Any, model: Model) -> tuple[Any, Any]:
     """The predictions and the quarantined rows of a judged pandas or Dask frame."""
     scored = judged[REASON] == ""
-    predictions = judged[scored][[model.id_column, "probability", "label", "model_version"]]
+    predictions = judged[scored][[model.id_column, *model.answers, "model_version"]]
     return predictions, judged[~scored][[*model.columns, REASON]]
 
 

@@ -7,6 +7,7 @@ freshly started image before it publishes anything.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -25,6 +26,8 @@ def valid_record(schema: list[dict[str, Any]]) -> dict[str, Any]:
     for column in schema:
         if column.get("allowed"):
             record[column["name"]] = column["allowed"][0]
+        elif column["type"] == "string":
+            record[column["name"]] = "a"  # free text: any string is allowed
         else:
             low = column.get("min", 0)
             middle = (low + column.get("max", low + 2)) / 2
@@ -65,15 +68,32 @@ def _check(client: httpx.Client, url: str, version: str | None) -> int:
     answer = client.post("/v1/predict", json={"records": [record]})
     if answer.status_code != 200:
         raise SmokeTestError(f"/v1/predict answered {answer.status_code}: {answer.text[:300]}")
-    probability = answer.json()["predictions"][0]["probability"]
-    if not 0 <= probability <= 1:
-        raise SmokeTestError(f"/v1/predict returned probability {probability}")
+    said = _answer(answer.json()["predictions"][0], model.get("task", "binary"))
     refused = client.post("/v1/predict", json={"records": [{"not a feature": 1}]})
     if refused.status_code != 422:
         raise SmokeTestError(f"a malformed record got {refused.status_code}, not 422")
     print(
         f"{url}: ready, serving {model.get('version')} (model sha256 "
-        f"{str(model.get('model_sha256'))[:12]}…), one prediction ({probability:.3f}), "
+        f"{str(model.get('model_sha256'))[:12]}…), one prediction ({said}), "
         "a malformed record refused with 422"
     )
     return 0
+
+
+def _answer(prediction: dict[str, Any], task: str) -> str:
+    """One prediction checked against its task's contract, as a few words."""
+    if task == "regression":
+        value = float(prediction["value"])
+        if not math.isfinite(value):
+            raise SmokeTestError(f"/v1/predict returned value {value}")
+        return f"{value:.4g}"
+    shares = (
+        list(prediction["probabilities"].values())
+        if task == "multiclass"
+        else [prediction["probability"]]
+    )
+    if not all(0 <= share <= 1 for share in shares) or (
+        task == "multiclass" and abs(sum(shares) - 1) > 1e-6
+    ):
+        raise SmokeTestError(f"/v1/predict returned probabilities {shares}")
+    return f"{max(shares):.3f}, label {prediction['label']!r}"
