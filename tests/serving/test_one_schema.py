@@ -73,19 +73,18 @@ def test_validate_the_api_and_batch_reject_the_same_rows_for_the_same_rule(
 
     judged = judge(rows, Model.from_directory(packaged_model, "v0.1.0", "id"))
     by_batch = {
-        row: tuple(reason.split(": ", 1))
-        for row, reason in enumerate(judged[REASON])
-        if reason
+        row: tuple(reason.split(": ", 1)) for row, reason in enumerate(judged[REASON]) if reason
     }
     assert by_batch == expected
 
-    features = [c for c in api.get("/v1/model").json()["input_schema"]]
+    features = [c["name"] for c in api.get("/v1/model").json()["input_schema"]]
     by_api = {}
-    for row, record in enumerate(rows[[c["name"] for c in features]].to_dict("records")):
+    for row, record in enumerate(rows[features].to_dict("records")):
         answer = api.post("/v1/predict", json={"records": [record]})
         if answer.status_code == 200:
             continue
         assert answer.status_code == 422, answer.text
         (problem,) = answer.json()["detail"]
         by_api[row] = (problem["field"].removeprefix("records[0]."), api_rule(problem["rule"]))
-    assert by_api == {row: (column, rule.split(" [")[0]) for row, (column, rule) in expected.items()}
+    kinds = {row: (column, rule.split(" [")[0]) for row, (column, rule) in expected.items()}
+    assert by_api == kinds

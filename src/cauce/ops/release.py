@@ -76,7 +76,7 @@ class Inputs:
     files: dict[str, str | None]  # dependencies that live in git (code, source data): md5
     params: dict[str, Any]  # the model stages' parameters, flattened
     commands: dict[str, str | None]
-    schema: dict[str, Any]  # each feature's kind and contract rule
+    schema: dict[str, Any]  # each feature's kind and contract rule, and the model's answer
     model: str | None  # the md5 dvc.lock records for the model directory
 
 
@@ -89,8 +89,11 @@ def model_inputs(rev: str | None) -> Inputs:
         for (stage, kind, path), value in entries.items()
         if stage in MODEL_STAGES
     }
-    features = (revisions.read_yaml(PARAMS, rev) or {}).get("features", {})
+    params = revisions.read_yaml(PARAMS, rev) or {}
+    features, data = params.get("features", {}), params.get("data", {})
     contract = (revisions.read_yaml(CONTRACT, rev) or {}).get("columns", {})
+    # What the model answers is part of its interface too: another task or target is major.
+    answer = {"task": data.get("task", "binary"), "target": data.get("target")}
     return Inputs(
         files={p: v for (k, p), v in mine.items() if k == "dependency" and p not in produced},
         params={p: v for (k, p), v in mine.items() if k == "parameter"},
@@ -99,7 +102,8 @@ def model_inputs(rev: str | None) -> Inputs:
             column: {"kind": kind, "rule": contract.get(column)}
             for kind in ("numeric", "ordinal", "categorical")
             for column in features.get(kind, [])
-        },
+        }
+        | {"(the answer)": answer},
         model=produced.get(str(MODEL_DIR)),
     )
 

@@ -1,0 +1,121 @@
+"""A fork's own data, as a new user brings it: five real datasets that ship offline with
+scikit-learn (tests/datasets.py), none shaped for cauce, each taken from `cauce init` to a
+served prediction, batch scores and a drift verdict in a repository of its own.
+
+Per dataset: `cauce init`, the pipeline (`dvc repro`, what `make run` runs), the PR report
+and gate, the first release, `cauce serve` and one request, `cauce score` on both engines
+(equal row for row), and `cauce monitor --batch` on the same data (no drift) and on data
+whose feature moved (drift)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import httpx
+import pandas as pd
+import pytest
+
+from cauce import ExitCode
+from tests.conftest import Workspace, tool_environment
+from tests.datasets import ALL, Dataset
+from tests.serving.conftest import free_port, running, smoke_test
+
+pytestmark = pytest.mark.slow
+
+FAST = {"train.hist_gradient_boosting.max_iter": 30, "evaluate.permutation_importance.n_repeats": 2}
+
+
+@pytest.fixture(params=ALL, ids=lambda make: make.__name__)
+def dataset(request) -> Dataset:
+    return request.param()
+
+
+def fork(root, dataset: Dataset) -> Workspace:
+    """This repository's files with `dataset` as data.source, before `cauce init`, pushed
+    to an origin of its own: what a team has after forking and adding its file."""
+    space = Workspace.copy_of_repository(root / "fork", tool_environment(root))
+    for generated in ("dvc.lock", "reports"):
+        subprocess.run(["rm", "-rf", str(space.path / generated)], check=True)
+    source = space.path / "data/source" / f"{dataset.name}.csv"
+    dataset.frame.to_csv(source, index=False)
+    space.run("git", "init", "-q", "-b", "main")
+    space.run("git", "init", "-q", "--bare", "-b", "main", str(root / "origin.git"))
+    space.run("git", "remote", "add", "origin", str(root / "origin.git"))
+    return space
+
+
+def test_a_new_dataset_goes_from_init_to_a_served_prediction(tmp_path, dataset):
+    space = fork(tmp_path, dataset)
+    source = f"data/source/{dataset.name}.csv"
+    init = space.run(
+        "cauce", "init", "--source", source, *dataset.init_arguments, "--force", check=False
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert f"task: {dataset.task}" in init.stdout
+    space.set_params(FAST)
+
+    space.run("git", "add", "-A")
+    space.run("git", "commit", "-q", "-m", f"cauce on {dataset.name}")
+    space.repro()
+    metrics = json.loads((space.path / "reports/evaluate/metrics.json").read_text())
+    primary = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
+    assert metrics[primary[dataset.task]] is not None
+    space.run("git", "add", "-A")
+    space.run("git", "commit", "-q", "-m", "the first model")
+    space.run("git", "push", "-q", "origin", "main")
+
+    # The PR report and gate of a change against main (here, the same model again).
+    report = space.run("cauce", "report", "--base", "main", check=False)
+    assert report.returncode == 0, report.stdout + report.stderr
+    text = (space.path / "reports/pr/report.md").read_text(encoding="utf-8")
+    assert "### Metrics on the test split" in text
+    assert space.run("cauce", "gate", "--base", "main", check=False).returncode == 0
+
+    release = space.run("cauce", "release", check=False)
+    assert release.returncode == 0, release.stdout + release.stderr
+    assert "promoted to prod" in release.stdout
+    card = (space.path / "reports/release/model-card.md").read_text(encoding="utf-8")
+    assert dataset.target in card
+    assert "employ" not in card.lower().replace("cauce", "")  # no census words
+
+    records = dataset.frame.drop(columns=[dataset.target, "id"]).head(2)
+    port = free_port()
+    with running(["cauce", "serve", "--port", str(port)], space.path, space.env):
+        smoke = smoke_test(space, str(port), "v0.1.0")  # waits until the API is ready
+        assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+        body = {"records": json.loads(records.to_json(orient="records"))}
+        reply = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json=body, timeout=30)
+    assert reply.status_code == 200, reply.text
+    answer = reply.json()["predictions"]
+    assert len(answer) == 2
+    if dataset.task == "regression":
+        assert all(isinstance(a["value"], float) for a in answer)
+    else:
+        labels = set(dataset.frame[dataset.target].astype(str))
+        assert {str(a["label"]) for a in answer} <= labels
+
+    batch = space.path / "batch.parquet"
+    dataset.frame.drop(columns=[dataset.target]).to_parquet(batch)
+    for engine in ("local", "dask"):
+        scored = space.run(
+            "cauce", "score", "--input", str(batch), "--output", f"scored-{engine}",
+            "--engine", engine, check=False,
+        )  # fmt: skip
+        assert scored.returncode == 0, scored.stdout + scored.stderr
+    local = pd.read_parquet(space.path / "scored-local").sort_values("id", ignore_index=True)
+    dask = pd.read_parquet(space.path / "scored-dask").sort_values("id", ignore_index=True)
+    pd.testing.assert_frame_equal(local, dask, check_dtype=False)
+    assert len(local) == len(dataset.frame)
+
+    same = space.path / "same.csv"
+    dataset.frame.to_csv(same, index=False)
+    calm = space.run("cauce", "monitor", "--batch", str(same), "--model-dir", "models", check=False)
+    assert calm.returncode == ExitCode.OK, calm.stdout + calm.stderr
+    moved = space.path / "moved.csv"
+    dataset.shifted(len(dataset.frame)).to_csv(moved, index=False)
+    drift = space.run(
+        "cauce", "monitor", "--batch", str(moved), "--model-dir", "models", check=False
+    )
+    assert drift.returncode == ExitCode.DRIFT, drift.stdout + drift.stderr
+    assert f"{dataset.shifted_column}: drift" in drift.stdout
