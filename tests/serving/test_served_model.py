@@ -41,7 +41,7 @@ def test_the_packaged_fast_form_is_served_without_the_pipeline(packaged, params,
     assert derived.pipeline is not None
     expected = derived.pipeline.predict_proba(rows)[:, 1]
     np.testing.assert_allclose(model.score(rows), expected, rtol=0, atol=1e-9)
-    assert model.probabilities(np.empty((0, len(model.columns)))).shape == (0,)
+    assert model.predict(np.empty((0, len(model.columns)))).shape == (0,)
 
 
 @pytest.mark.parametrize("damage", ["unrecorded", "truncated", "altered"])
