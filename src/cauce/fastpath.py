@@ -139,10 +139,6 @@ class FastModel:
             return exp / exp.sum(axis=1, keepdims=True)
         return raw[:, 0]
 
-    def probabilities(self, matrix: np.ndarray) -> np.ndarray:
-        """`predict`, by the name serving/app.py still calls."""
-        return self.predict(matrix)
-
     def matrix_of_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Validated records as the float64 matrix `predict` takes. None is missing,
         which the imputer fills, text or number (as in scikit-learn's pipeline, once pandas

@@ -11,6 +11,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from sklearn.metrics import roc_auc_score
 
+from cauce.artifact import Target
 from cauce.monitoring.drift import (
     chi_square_p,
     compare,
@@ -23,6 +24,7 @@ from cauce.monitoring.drift import (
 from cauce.profile import categorical_profile, counts_like, numeric_profile, reference_profile
 
 RNG = np.random.default_rng(7)
+BINARY = Target(column="employed", task="binary", classes=[0, 1], threshold=0.5)
 
 
 def test_js_distance_is_scipys():
@@ -144,10 +146,10 @@ def test_performance_is_judged_by_its_interval(params):
     good = y * 0.3 + RNG.random(4000) * 0.7  # overlapping classes: AUC below 1
     rng = np.random.default_rng(0)
     auc = roc_auc_score(y, good)
-    held = performance(y, good, 0.5, reference=auc + 0.01, policy=params.monitor, rng=rng)
+    held = performance(y, good, BINARY, reference=auc + 0.01, policy=params.monitor, rng=rng)
     assert held.value == pytest.approx(auc)
     assert held.low < held.value < held.high
     assert not held.degraded, "0.01 worse is within the allowed 0.02"
-    worse = performance(y, good, 0.5, reference=held.high + 0.03, policy=params.monitor, rng=rng)
+    worse = performance(y, good, BINARY, reference=held.high + 0.03, policy=params.monitor, rng=rng)
     assert worse.degraded
     assert worse.reason.startswith(f"roc_auc {worse.value:.4f} (95% interval ")

@@ -111,7 +111,11 @@ MODEL_FILES: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "card-not-json": (written(CARD, b"{threshold: 0.5"), CARD, "not JSON"),
     "card-not-utf8": (written(CARD, b"\xff\xfe{}"), CARD, "not JSON"),
     "card-a-list": (written(CARD, b"[0.5]"), CARD, "holds a JSON list, not an object"),
-    "card-without-schema": (card_without("input_schema"), CARD, "not a cauce model card"),
+    "card-without-schema": (
+        card_without("input_schema"),
+        CARD,
+        "not a cauce model.json: input_schema",
+    ),
     "serving-record-not-json": (written(SERVING_INFO, b"version: v1"), SERVING_INFO, "not JSON"),
 }
 

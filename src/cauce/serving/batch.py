@@ -87,7 +87,7 @@ def dataset(location: str, model: Model) -> Any:
             raise DataError(f"--input {location}: no file matches")
     file_format: Any = "parquet"
     if is_csv(location):
-        textual = {column["name"]: pa.string() for column in model.schema}
+        textual = {column.name: pa.string() for column in model.schema}
         options = csv.ConvertOptions(column_types=textual, strings_can_be_null=True)
         file_format = ds.CsvFileFormat(convert_options=options)
     try:
