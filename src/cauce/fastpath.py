@@ -179,7 +179,9 @@ class FastModel:
             return self.predict(matrix)
         if self.pipeline is None:
             raise CauceError("these rows need scikit-learn's pipeline, which is not loaded")
-        return _answer(self.pipeline, self.task, frame[list(self.columns)])
+        from cauce.model import predict
+
+        return predict(self.pipeline, frame[list(self.columns)])
 
     @cached_property
     def _text_categories(self) -> dict[int, np.ndarray]:
@@ -292,6 +294,8 @@ class FastModel:
         """The fast form of `pipeline`, or None (logged) when it is not shown equal."""
         from sklearn.pipeline import Pipeline
 
+        from cauce.model import predict
+
         try:
             _require(
                 isinstance(pipeline, Pipeline) and len(pipeline) == 2, "not a two-step pipeline"
@@ -310,7 +314,7 @@ class FastModel:
                 pipeline=pipeline,
             )
             probe = draft._probe_rows()
-            expected = _answer(pipeline, draft.task, draft._frame(probe))
+            expected = predict(pipeline, draft._frame(probe))
             fast = replace(draft, probe=probe, probe_expected=expected)
             fast._check()
         except Unsupported as reason:
@@ -392,14 +396,6 @@ def write_beside(directory: Path) -> FastModel | None:
     else:
         fast.save(directory / FAST_MODEL)
     return fast
-
-
-def _answer(pipeline: Pipeline, task: str, frame: pd.DataFrame) -> np.ndarray:
-    """scikit-learn's answer for `frame`, in the shape `FastModel.predict` gives."""
-    if task == "regression":
-        return pipeline.predict(frame)
-    probabilities = pipeline.predict_proba(frame)
-    return probabilities[:, 1] if task == "binary" else probabilities
 
 
 def _text_codes(column: pd.Series, categories: np.ndarray) -> np.ndarray | None:

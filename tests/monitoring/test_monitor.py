@@ -50,5 +50,16 @@ def test_older_people_are_drift_with_a_line_naming_the_feature(checkout):
     assert written["decision"] == "drift"
     assert written["drifted"][0] == "AGEP"
     assert written["features"][0]["name"] == "AGEP", "most drifted first"
-    assert written["performance"] is None  # no target in the batch
+    assert written["performance"] is None
+    assert "performance not judged: batch.parquet has no 'employed' column" in written["notes"]
     assert "| AGEP | numeric |" in (checkout / DRIFT_SUMMARY).read_text()
+
+
+def test_a_batch_with_few_labels_says_why_performance_is_not_judged(checkout):
+    batch = pd.read_parquet(checkout / "test.parquet").head(150)
+    result = monitor(checkout, batch)
+    assert result.returncode == 0, result.stdout + result.stderr
+    why = "performance not judged: 150 labelled rows in batch.parquet, fewer than the 200"
+    assert why in result.stdout
+    assert record(checkout)["performance"] is None
+    assert any(note.startswith(why) for note in record(checkout)["notes"])

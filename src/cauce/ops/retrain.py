@@ -28,6 +28,11 @@ def window(params: Params, through: int | None = None) -> int:
     """Set data.train_years to every year of data.source from the first trained one
     through `through` (default: the newest year in the source)."""
     data = params.data
+    if data.year_column is None or data.train_years is None:
+        raise UsageError(
+            "the data has no time column (data.year_column is null): there is no training "
+            "window to move; retrain by changing data.source (new rows) and running dvc repro"
+        )
     years = sorted(int(y) for y in read_source(data.source)[data.year_column].dropna().unique())
     last = years[-1] if through is None else through
     if last not in years:
