@@ -18,9 +18,9 @@ from tests.conftest import ROOT, Workspace, tool_environment, tree_digest
 from cauce import ExitCode
 from cauce.config import load_params
 from cauce.layout import CONTRACT, EVALUATE_METRICS, PARAMS, PIPELINE, VALIDATION_REPORT
-from cauce.metrics import PRIMARY, of_task
+from cauce.metrics import PRIMARY, TASKS, of_task
 from cauce.pipeline.draft import contract_text, draft
-from cauce.pipeline.evaluate import dvc_plots
+from cauce.pipeline.evaluate import PLOTS, dvc_plots
 from cauce.pipeline.ingest import read_table
 from cauce.pipeline.validate import check, load_contract
 
@@ -442,3 +442,29 @@ def test_dvc_repro_runs_on_what_init_drafted(tmp_path):
     assert (validation["status"], validation["rows"]) == ("passed", len(wine))
     metrics = json.loads((space.path / EVALUATE_METRICS).read_text(encoding="utf-8"))
     assert set(metrics) >= {"log_loss", "accuracy", "macro_f1"}
+
+
+GUIDE = ROOT / "docs/bring-your-own-data.md"
+
+
+def test_the_guide_shows_what_init_prints_today(repository, cauce):
+    command = "$ cauce init --source data/source/diabetes.csv --target progression --force\n"
+    shown = GUIDE.read_text(encoding="utf-8").split(command, 1)[1].split("```", 1)[0]
+    (repository / "data/source").mkdir()
+    diabetes = sklearn_frame(load_diabetes, "progression")
+    diabetes.to_csv(repository / "data/source/diabetes.csv", index=False)
+    (repository / CONTRACT).write_bytes((ROOT / CONTRACT).read_bytes())
+    done = cauce(repository, *command.split()[2:])
+    assert done.code == ExitCode.OK, done.err
+    assert done.out == shown
+
+
+def test_the_guide_lists_each_tasks_metrics_and_plots_as_the_code_has_them():
+    rows = [
+        line for line in GUIDE.read_text(encoding="utf-8").splitlines() if line.startswith("| `")
+    ]
+    for task in TASKS:
+        row = next(line for line in rows if line.startswith(f"| `{task}` |"))
+        metrics = [PRIMARY[task], *(name for name in of_task(task) if name != PRIMARY[task])]
+        assert ", ".join(f"`{name}`" for name in metrics) in row
+        assert all(plot.title.lower() in row.lower() for plot in PLOTS[task]), row
