@@ -16,6 +16,7 @@ from typing import Any
 from cauce import CauceError, ConfigError, ExitCode
 from cauce.config import DEFAULT_PARAMS, load_params
 from cauce.layout import MONITOR_REPORTS, SERVING_MODEL
+from cauce.metrics import TASKS
 
 # GTO's own rules: a semver tag with its v (pre-releases too), named alone or as model@v…
 VERSION = re.compile(r"(?:model@)?(v\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)")
@@ -91,6 +92,7 @@ class Option:
     default: Any = None
     type: Callable[[str], Any] = str
     choices: tuple[str, ...] | None = None
+    switch: bool = False  # a flag that takes no value: True when given
 
     @property
     def name(self) -> str:
@@ -126,6 +128,25 @@ SERVE_OPTIONS = (
 )
 
 COMMANDS = {
+    # before the first run: the contract and params for your own data
+    "init": Command(
+        "cauce.pipeline.draft:run",
+        "draft contract, params and plots from your data file",
+        (
+            Option("--source", "your data: a CSV or Parquet file or URL", required=True),
+            Option("--target", "the column the model predicts", required=True),
+            Option(
+                "--task",
+                "the model's task (default: inferred from the target)",
+                choices=TASKS,
+            ),
+            Option("--positive-label", "binary: the label the model's probability is for"),
+            Option("--id", "the column that identifies a row (unique, never missing)"),
+            Option("--time", "the column of whole years; later years play production"),
+            Option("--force", "replace an existing data/contract.yaml", switch=True),
+        ),
+        needs_params=False,
+    ),
     # the pipeline's stages, as dvc.yaml runs them
     "ingest": Command("cauce.pipeline.ingest:run", "read the source data, keep the training years"),
     "validate": Command("cauce.pipeline.validate:run", "check raw data against data/contract.yaml"),
@@ -291,6 +312,9 @@ def parser() -> argparse.ArgumentParser:
     for name, command in COMMANDS.items():
         sub = commands.add_parser(name, help=command.summary, description=command.summary)
         for option in command.options:
+            if option.switch:
+                sub.add_argument(option.flag, action="store_true", help=option.help)
+                continue
             sub.add_argument(
                 option.flag,
                 required=option.required,
