@@ -67,7 +67,7 @@ class Finding:
 
     @property
     def effect_name(self) -> str:
-        return "JS distance" if self.kind == "categorical" else "Wasserstein / std"
+        return "Wasserstein / std" if self.starts else "JS distance"  # bins, or codes
 
 
 # --- effect sizes, vectorised over rows of count arrays -------------------------------

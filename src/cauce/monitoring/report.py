@@ -136,7 +136,7 @@ def chart(finding: Finding) -> dict[str, Any]:
     reference = TEST_SPLIT if finding.kind == PREDICTION else REFERENCE
     domain = {"range": COLOURS, "domain": [reference, BATCH]}
     colour = {"field": "data", "type": "nominal", "scale": domain, "title": None}
-    if finding.kind == "categorical":
+    if not finding.starts:  # codes: a categorical feature, or a multiclass model's answers
         values = [
             {"code": label, "share": share, "data": which}
             for which, shares in ((reference, finding.reference), (BATCH, finding.current))

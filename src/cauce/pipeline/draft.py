@@ -11,8 +11,9 @@ The rules (docs/bring-your-own-data.md has them with their reasons):
   (pandas widens integers with a missing value to floats); number for other numbers;
   string for text. Other values (booleans, dates) the contract cannot describe: excluded.
 - the contract: `allowed` codes for integer and string columns of at most `MAX_CODES`
-  values, the observed `min`/`max` for other numeric columns, `nullable` where values are
-  missing; `max_null_share` the next step of `NULL_STEP` above the largest missing share.
+  values, `min: 0` for other numeric columns with no negative value (the observed extremes
+  are not rules: later data beyond them is drift, not a breach), `nullable` where values
+  are missing; `max_null_share` the next step of `NULL_STEP` above the largest missing share.
 - the features: integer columns of at most `MAX_CODES` values and text of at most
   `MAX_CATEGORIES` are categorical, other numbers numeric; none is ordinal (whether codes
   are ordered is not in the data: move a column to `ordinal` by hand). Excluded: the id,
@@ -99,6 +100,14 @@ class Draft:
     @property
     def primary(self) -> str:
         return PRIMARY[self.data.task]
+
+    @property
+    def intended_use(self) -> str:
+        data = self.data
+        return (
+            f"Predicts {data.target} ({data.task}) from the columns of {data.source}. "
+            "Say here what it is for, who uses it, and what it must not be used for."
+        )
 
 
 @dataclass(frozen=True)
@@ -430,9 +439,10 @@ def _rule(column: _Column) -> ColumnRule:
         return ColumnRule(type=column.type, nullable=nullable, allowed=column.codes)
     if column.type == "string":
         return ColumnRule(type="string", nullable=nullable)
-    low, high = column.values.min(), column.values.max()
+    # Observed extremes are not rules: a later batch beyond them is drift for the monitor
+    # to weigh, not a breach. Never negative, when no value is, is one (counts, measures).
     return ColumnRule(
-        type=column.type, nullable=nullable, min=plain_label(low), max=plain_label(high)
+        type=column.type, nullable=nullable, min=0 if column.values.min() >= 0 else None
     )
 
 
@@ -535,8 +545,8 @@ def _sections(text: str, path: Path, *names: str) -> tuple[CommentedMap, list[Co
 def params_text(text: str, draft: Draft) -> str:
     """params.yaml's `text` with the draft's data, features and metric rules; every other
     key, and every comment, as it was."""
-    document, (data, features, evaluate, gate, monitor) = _sections(
-        text, PARAMS, "data", "features", "evaluate", "gate", "monitor"
+    document, (data, features, evaluate, gate, monitor, card) = _sections(
+        text, PARAMS, "data", "features", "evaluate", "gate", "monitor", "card"
     )
     for index, (key, value) in enumerate(draft.data.model_dump().items()):
         value = _list(f"  {key}", value) if isinstance(value, list) else value
@@ -563,6 +573,9 @@ def params_text(text: str, draft: Draft) -> str:
     groups["metric"] = performance["metric"] = draft.primary
     groups["max_regression"] = draft.group_max_regression
     performance["max_drop"] = draft.max_drop
+    # The model card's words were the census's: a placeholder that says what to write.
+    card["intended_use"] = draft.intended_use
+    _replace(card, "limitations", _list("  limitations", []))
     return _dumped(document)
 
 
@@ -672,7 +685,7 @@ def run(
             message = str(error).replace(str(params_file), str(PARAMS))
             raise ConfigError(message.replace(str(contract_file), str(CONTRACT))) from None
     print(f"wrote {CONTRACT}: {len(drafted.contract.columns)} columns")
-    print(f"wrote {PARAMS}: data, features, evaluate.slices, gate, monitor.performance")
+    print(f"wrote {PARAMS}: data, features, evaluate.slices, gate, monitor.performance, card")
     print(f"wrote {PIPELINE}: the plots of a {drafted.data.task} model")
     print(f"next: read {CONTRACT} and {PARAMS}, then `make run` (or `dvc repro`)")
     return 0
