@@ -38,11 +38,10 @@ class Dataset:
             arguments += ["--positive-label", str(self.positive_label)]
         return arguments
 
-    def shifted(self, rows: int, seed: int = 0) -> pd.DataFrame:
-        """`rows` rows whose `shifted_column` moved by two standard deviations."""
-        sample = self.frame.sample(n=rows, replace=True, random_state=seed)
-        column = sample[self.shifted_column]
-        return sample.assign(**{self.shifted_column: column + 2 * column.std()})
+    def shifted(self) -> pd.DataFrame:
+        """The data with `shifted_column` moved by two standard deviations."""
+        column = self.frame[self.shifted_column]
+        return self.frame.assign(**{self.shifted_column: column + 2 * column.std()})
 
 
 def _with_id(frame: pd.DataFrame) -> pd.DataFrame:

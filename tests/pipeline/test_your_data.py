@@ -113,7 +113,7 @@ def test_a_new_dataset_goes_from_init_to_a_served_prediction(tmp_path, dataset):
     calm = space.run("cauce", "monitor", "--batch", str(same), "--model-dir", "models", check=False)
     assert calm.returncode == ExitCode.OK, calm.stdout + calm.stderr
     moved = space.path / "moved.csv"
-    dataset.shifted(len(dataset.frame)).to_csv(moved, index=False)
+    dataset.shifted().to_csv(moved, index=False)
     drift = space.run(
         "cauce", "monitor", "--batch", str(moved), "--model-dir", "models", check=False
     )
