@@ -209,7 +209,7 @@ def describe_target(values: pd.Series, data: DataParams, where: str, threshold: 
 class ValueRule(_Record):
     """What a column's values may be: the contract declares it, the API and batch check it."""
 
-    type: Literal["integer", "number", "string"]
+    type: Literal["boolean", "integer", "number", "string"]  # boolean: a target's labels
     nullable: bool = True
     min: float | None = None
     max: float | None = None
@@ -238,7 +238,14 @@ class ValueRule(_Record):
         found = []
         if not self.nullable:
             found.append(("no missing values", missing))
-        if self.type == "string":
+        if self.type == "boolean":
+            comparable = values
+            if pd.api.types.is_bool_dtype(values):
+                wrong = np.zeros(len(values), dtype=bool)
+            else:
+                flags = values.map(lambda v: isinstance(v, bool | np.bool_), na_action="ignore")
+                wrong = ~missing & ~flags.fillna(True).to_numpy(dtype=bool)
+        elif self.type == "string":
             comparable = values
             if pd.api.types.is_string_dtype(values) and values.dtype != object:
                 wrong = np.zeros(len(values), dtype=bool)
@@ -272,7 +279,7 @@ class ValueRule(_Record):
                     judged & ~comparable.isin(self.allowed).to_numpy(),
                 )
             )
-        if self.type != "string" and (self.min is not None or self.max is not None):
+        if self.type in ("integer", "number") and (self.min is not None or self.max is not None):
             low = -np.inf if self.min is None else self.min
             high = np.inf if self.max is None else self.max
             with np.errstate(invalid="ignore"):

@@ -212,10 +212,7 @@ def test_each_column_gets_a_kind_or_a_reason(repository, cauce, survey):
     ) in lines
     assert any(line.startswith("excluded 'note': text of ") for line in lines)
     assert "excluded 'country': a single value ('ES'): it tells no row from another" in lines
-    assert (
-        "excluded 'member': boolean values, which the contract's types (integer, number, "
-        "string) cannot describe: store it as 0/1 to use it"
-    ) in lines
+    assert "excluded 'member': true and false: as a feature, store it as 0/1 to use it" in lines
     assert "time column: none: every row is split into train and test" in done.out
     assert "max_null_share: 0.15: the most missing is 10.3% in 'level'" in done.out
     contract = yaml.safe_load((repository / CONTRACT).read_text(encoding="utf-8"))
@@ -228,6 +225,17 @@ def test_each_column_gets_a_kind_or_a_reason(repository, cauce, survey):
     visits = {"type": "integer", "nullable": True, "min": 0}  # never negative; no max
     assert contract["columns"]["visits"] == visits
     assert set(contract["columns"]) == {"income", "level", "region", "visits", "bought"}
+    assert_the_pipeline_accepts_it(repository, "survey.csv", "binary")
+
+
+def test_a_boolean_target_is_binary_with_true_positive(repository, cauce, survey):
+    survey.to_csv(repository / "survey.csv", index=False)
+    done = cauce(repository, "init", "--source", "survey.csv", "--target", "member", "--force")
+    assert done.code == ExitCode.OK, done.err
+    assert "positive label: True (of labels false and true, true); the other is False" in done.out
+    assert params_of(repository)["data"]["positive_label"] is True
+    contract = yaml.safe_load((repository / CONTRACT).read_text(encoding="utf-8"))
+    assert contract["columns"]["member"] == {"type": "boolean", "nullable": False}
     assert_the_pipeline_accepts_it(repository, "survey.csv", "binary")
 
 
@@ -338,13 +346,6 @@ REFUSALS = {
         None,
         ExitCode.DATA,
         "bad.csv: column 'region' (--time) holds 1, 2, 3, … (5 in all): years have four digits",
-    ),
-    "boolean-target": (
-        ["--target", "member"],
-        None,
-        ExitCode.DATA,
-        "bad.csv: column 'member' (--target) holds boolean values, which the contract's types "
-        "(integer, number, string) cannot describe: store the labels as 0/1 or words",
     ),
     "task-against-the-labels": (
         ["--target", "bought", "--task", "multiclass"],

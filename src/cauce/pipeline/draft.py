@@ -32,6 +32,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import yaml
 from ruamel.yaml import YAML
@@ -47,7 +48,7 @@ from cauce.pipeline.evaluate import dvc_plots
 from cauce.pipeline.ingest import read_table
 from cauce.pipeline.validate import Contract, load_contract
 
-ValueType = Literal["integer", "number", "string"]
+ValueType = Literal["boolean", "integer", "number", "string"]
 Kind = Literal["numeric", "ordinal", "categorical"]
 KINDS: tuple[Kind, ...] = ("numeric", "ordinal", "categorical")
 
@@ -139,8 +140,10 @@ class _Column:
 def _value_type(series: pd.Series) -> ValueType | None:
     """The contract's type of `series`, as validate checks it (validate._type_check)."""
     present = series.dropna()
-    if pd.api.types.is_bool_dtype(series):
-        return None
+    if pd.api.types.is_bool_dtype(series) or (
+        not present.empty and present.map(lambda v: isinstance(v, bool | np.bool_)).all()
+    ):
+        return "boolean"
     if pd.api.types.is_numeric_dtype(series):
         if pd.api.types.is_integer_dtype(series):
             return "integer"
@@ -310,14 +313,20 @@ def _target(
     described = describe_target(label.values, data, source, threshold=0.5)
     if described.positive is not None:
         negative, positive = described.classes or []
-        how = "--positive-label" if positive_label is not None else "of labels 0 and 1, the 1"
+        how = (
+            "--positive-label"
+            if positive_label is not None
+            else "of labels false and true, true"
+            if label.type == "boolean"
+            else "of labels 0 and 1, the 1"
+        )
         decisions.append(f"positive label: {positive!r} ({how}); the other is {negative!r}")
     return data
 
 
 def _infer_task(label: _Column) -> tuple[Task, str]:
     distinct = label.distinct
-    if label.type != "string":
+    if label.type in ("integer", "number"):
         if not bool((label.values % 1 == 0).all()):
             return "regression", f"column {label.name!r} holds numbers that are not whole"
         if distinct > MAX_CODES:
@@ -338,8 +347,8 @@ def _positive_label(label: _Column, task: Task, text: str | None, where: str) ->
         return None
     codes = label.codes
     if text is None:
-        if codes == [0, 1]:
-            return 1
+        if codes == [0, 1]:  # or [False, True]
+            return codes[1]
         if len(codes) == 2:
             raise UsageError(
                 f"{where} has labels {_listed(codes)}: pass --positive-label with the one "
@@ -348,6 +357,10 @@ def _positive_label(label: _Column, task: Task, text: str | None, where: str) ->
         return None
     if label.type == "string":
         return text
+    if label.type == "boolean":
+        if text.lower() not in ("true", "false"):
+            raise UsageError(f"--positive-label {text!r}: {where} holds true and false")
+        return text.lower() == "true"
     try:
         return int(text)
     except ValueError:
@@ -396,7 +409,8 @@ def _foreign(column: _Column) -> str:
     """What a column holds that the contract cannot describe, e.g. boolean values."""
     inferred = pd.api.types.infer_dtype(column.values)
     return (
-        f"{inferred} values, which the contract's types (integer, number, string) cannot describe"
+        f"{inferred} values, which the contract's types (boolean, integer, number, string) "
+        "cannot describe"
     )
 
 
@@ -405,10 +419,10 @@ def _feature(column: _Column, rows: int) -> tuple[Kind | None, str]:
     distinct = column.distinct
     if column.values.empty:
         return None, "every value is missing"
+    if column.type == "boolean":
+        return None, "true and false: as a feature, store it as 0/1 to use it"
     if column.type is None:
-        boolean = pd.api.types.infer_dtype(column.values) == "boolean"
-        store = ": store it as 0/1 to use it" if boolean else ""
-        return None, _foreign(column) + store
+        return None, _foreign(column)
     if distinct == 1:
         return None, f"a single value ({column.codes[0]!r}): it tells no row from another"
     if column.type != "number" and distinct == len(column.values) and distinct > MAX_CODES:
@@ -435,6 +449,8 @@ def _feature(column: _Column, rows: int) -> tuple[Kind | None, str]:
 def _rule(column: _Column) -> ColumnRule:
     """The contract's rule for a feature or target column, from what the file holds."""
     nullable = column.missing > 0
+    if column.type == "boolean":
+        return ColumnRule(type="boolean", nullable=nullable)
     if column.type != "number" and column.distinct <= MAX_CODES:
         return ColumnRule(type=column.type, nullable=nullable, allowed=column.codes)
     if column.type == "string":

@@ -40,6 +40,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetPydanticSchema,
+    StrictBool,
     StrictFloat,
     StrictStr,
     TypeAdapter,
@@ -129,7 +130,8 @@ class ServedModel:
         return FastModel.derive(pipeline, sha256) or pipeline
 
 
-_TYPES = {"number": StrictFloat, "string": StrictStr}  # a JSON integer is a number too
+# A JSON integer is a number too; booleans are a target's labels, and a feature only by hand.
+_TYPES = {"boolean": StrictBool, "number": StrictFloat, "string": StrictStr}
 
 # A JSON number, never a boolean or a string: the first step of an integer column. JSON has
 # one number type and JSON Schema counts 5.0 as an integer, so 5.0 is read as 5 (5.5 is not).

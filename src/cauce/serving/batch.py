@@ -355,7 +355,7 @@ def _dask_frame(location: str, source: Any, model: Model) -> Any:
     try:
         if not is_csv(location):
             return dd.read_parquet(files, columns=model.columns)
-        dtype = {column["name"]: "str" for column in model.schema}
+        dtype = {column.name: "str" for column in model.schema}
         if pa.types.is_integer(source.schema.field(model.id_column).type):
             dtype[model.id_column] = "Int64"
         return dd.read_csv(
