@@ -238,7 +238,9 @@ class Workspace:
             for key in parents:
                 section = section[key]
             section[leaf] = value
-        path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+        # Unwrapped: PyYAML's line breaks in long strings leave trailing spaces, which the
+        # pre-commit hooks would then "fix" in a workspace's lint job.
+        path.write_text(yaml.safe_dump(params, sort_keys=False, width=10**6), encoding="utf-8")
 
     def merge(self, message: str, **changes: object) -> None:
         """What a merged PR leaves on main: changed params, dvc repro, a commit, a push."""

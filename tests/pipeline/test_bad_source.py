@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from cauce import ExitCode
-from cauce.layout import CONTRACT, RAW, VALIDATION_REPORT
-from tests.pipeline.conftest import outputs, params_for
+from cauce.layout import CONTRACT, RAW, TRAIN_SPLIT, VALIDATION_REPORT
+from tests.pipeline.conftest import GOOD, outputs, params_for
 
 # (file name, its bytes from the good sample, exit code, words the message must hold)
 SOURCES: dict[str, tuple[str, Callable[[pd.DataFrame], bytes | None], int, str]] = {
@@ -170,3 +170,39 @@ def test_a_breach_names_the_row_of_the_users_file(checkout, sample, cauce):
     assert result.code == ExitCode.DATA, result.err
     assert "rows counted from 0 in that file" in result.err
     assert f"in 1 row, e.g. row {position}: 7" in result.err
+
+
+# (params changed, words the message must hold): the census target, 0 and 1, read as a task
+# or with a positive label it does not fit.
+TARGETS = {
+    "multiclass-of-two-labels": (
+        {"task": "multiclass", "positive_label": None},
+        "column 'employed' (data.target) has 2 labels (0, 1); task multiclass needs 3 or more: "
+        "set data.task: binary",
+    ),
+    "positive-label-not-a-label": (
+        {"positive_label": 7},
+        "data.positive_label = 7 is not a label of column 'employed'; its labels are 0, 1",
+    ),
+    "positive-label-as-text": (
+        {"positive_label": "1"},
+        "data.positive_label = '1' is not a label of column 'employed'; its labels are 0, 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TARGETS.values(), ids=TARGETS.keys())
+def test_a_target_that_does_not_fit_the_task(checkout, cauce, case):
+    changes, words = case
+    path = params_for(checkout, GOOD)
+    params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    params["data"].update(changes)
+    params["gate"]["metrics"] = {"log_loss": {"max_regression": 0.01}}  # in every classifier
+    params["gate"]["groups"]["metric"] = params["monitor"]["performance"]["metric"] = "log_loss"
+    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    before = outputs(checkout)
+    result = cauce(checkout, "--params", str(path), "prepare")
+    assert result.code == ExitCode.DATA, result.err
+    assert f"{RAW}: {words}" in result.err
+    assert outputs(checkout) == before
+    assert not (checkout / TRAIN_SPLIT).exists(), "no split is written"

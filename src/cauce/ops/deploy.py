@@ -280,7 +280,9 @@ def _years(params: Params, years: Years) -> pd.DataFrame:
     if column is None:
         raise UsageError(
             f"--years {years.text}: the data has no time column (data.year_column is null), "
-            "so there are no years to pick: give the batch as a file with --batch FILE_OR_URL"
+            "so there are no years to pick: give the batch as a file with --batch FILE_OR_URL "
+            "(the scheduled monitor.yml reads it from the repository variable "
+            "CAUCE_PRODUCTION_BATCH)"
         )
     source = ingest.read_source(params.data.source)
     wanted = list(years.values) or [source[column].max()]
