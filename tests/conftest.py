@@ -131,7 +131,7 @@ def small_model(root: Path, params: Params, train: pd.DataFrame):
     contract = load_contract(ROOT / "data/contract.yaml")
     info = model_info(params, contract, model, target, y, "0" * 64)
     info = info.model_copy(update={"model_sha256": file_sha256(root / MODEL_FILE)})
-    write_json(root / MODEL_CARD, info.model_dump(mode="json", exclude_none=True))
+    write_json(root / MODEL_CARD, info)
     write_json(
         root / REFERENCE_PROFILE, reference_profile(train[columns], params.features.categorical)
     )

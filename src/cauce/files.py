@@ -29,6 +29,7 @@ from cauce.layout import TIMINGS
 
 if TYPE_CHECKING:  # pandas takes a second to import: serving imports this module without it
     import pandas as pd
+from pydantic import BaseModel
 
 log = logging.getLogger("cauce")
 
@@ -114,6 +115,9 @@ def write_text(target: Path, text: str) -> Path:
 
 
 def write_json(target: Path, payload: Any) -> Path:
+    """`payload` (plain JSON values, or a pydantic model of them) as indented JSON."""
+    if isinstance(payload, BaseModel):
+        payload = payload.model_dump(mode="json", exclude_none=True)
     # A trailing newline, so end-of-file fixers leave DVC outputs alone.
     return write_text(target, json.dumps(payload, indent=2) + "\n")
 

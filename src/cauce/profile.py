@@ -13,39 +13,95 @@ keeps counts, not shares, so that the monitor can test and resample it exactly:
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from cauce import ModelFileError
+from cauce.files import read_model_json
 
 NUMERIC_BINS = 100
 
 
-def reference_profile(features: pd.DataFrame, categorical: list[str]) -> dict[str, Any]:
+class _Profile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CategoricalProfile(_Profile):
+    kind: Literal["categorical"] = "categorical"
+    rows: int
+    missing: int
+    codes: list[Any]
+    counts: list[int]
+
+
+class NumericProfile(_Profile):
+    kind: Literal["numeric"] = "numeric"
+    rows: int
+    missing: int
+    starts: list[float]
+    counts: list[int]
+    means: list[float]
+    std: float
+
+
+FeatureProfile = Annotated[CategoricalProfile | NumericProfile, Field(discriminator="kind")]
+FEATURE_PROFILE: TypeAdapter[FeatureProfile] = TypeAdapter(FeatureProfile)
+
+
+class ReferenceProfile(_Profile):
+    """`reference.json`: every feature's profile over the training rows."""
+
+    rows: int
+    features: dict[str, FeatureProfile]
+
+    @classmethod
+    def read(cls, path: Path, hint: str = "") -> ReferenceProfile:
+        return _read(cls, path, hint)
+
+
+def read_feature_profile(path: Path) -> CategoricalProfile | NumericProfile:
+    """A profile of one column on its own (the scores', `scores.json`)."""
+    return _read(FEATURE_PROFILE, path)
+
+
+def _read(kind: Any, path: Path, hint: str = "") -> Any:
+    adapter = kind if isinstance(kind, TypeAdapter) else TypeAdapter(kind)
+    try:
+        return adapter.validate_python(read_model_json(path, hint))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        raise ModelFileError(f"{path}: not a profile: {where}: {first['msg'].lower()}") from None
+
+
+def reference_profile(features: pd.DataFrame, categorical: list[str]) -> ReferenceProfile:
     """The profile of every column of `features`."""
-    return {
-        "rows": len(features),
-        "features": {
+    return ReferenceProfile(
+        rows=len(features),
+        features={
             column: (categorical_profile if column in categorical else numeric_profile)(
                 features[column]
             )
             for column in features.columns
         },
-    }
+    )
 
 
-def categorical_profile(values: pd.Series) -> dict[str, Any]:
+def categorical_profile(values: pd.Series) -> CategoricalProfile:
     counts = values.dropna().value_counts().sort_index()
-    return {
-        "kind": "categorical",
-        "rows": len(values),
-        "missing": int(values.isna().sum()),
-        "codes": [_plain(code) for code in counts.index],
-        "counts": [int(c) for c in counts],
-    }
+    return CategoricalProfile(
+        rows=len(values),
+        missing=int(values.isna().sum()),
+        codes=[_plain(code) for code in counts.index],
+        counts=[int(c) for c in counts],
+    )
 
 
-def numeric_profile(values: pd.Series | np.ndarray) -> dict[str, Any]:
+def numeric_profile(values: pd.Series | np.ndarray) -> NumericProfile:
     series = pd.Series(values, dtype=float)
     present = series.dropna().to_numpy()
     # Each bin starts at a value of the data (a quantile, not interpolated) and holds the
@@ -57,15 +113,14 @@ def numeric_profile(values: pd.Series | np.ndarray) -> dict[str, Any]:
     bins = numeric_bins(starts, present)
     counts = np.bincount(bins, minlength=len(starts))
     sums = np.bincount(bins, weights=present, minlength=len(starts))
-    return {
-        "kind": "numeric",
-        "rows": len(series),
-        "missing": int(series.isna().sum()),
-        "starts": [float(start) for start in starts],
-        "counts": [int(c) for c in counts],
-        "means": [float(s / c) for s, c in zip(sums, counts, strict=True)],
-        "std": float(np.std(present)),
-    }
+    return NumericProfile(
+        rows=len(series),
+        missing=int(series.isna().sum()),
+        starts=[float(start) for start in starts],
+        counts=[int(c) for c in counts],
+        means=[float(s / c) for s, c in zip(sums, counts, strict=True)],
+        std=float(np.std(present)),
+    )
 
 
 def profiled_prediction(task: str, prediction: np.ndarray) -> np.ndarray:
@@ -74,7 +129,7 @@ def profiled_prediction(task: str, prediction: np.ndarray) -> np.ndarray:
     return np.argmax(prediction, axis=1) if task == "multiclass" else prediction
 
 
-def prediction_profile(task: str, prediction: np.ndarray) -> dict[str, Any]:
+def prediction_profile(task: str, prediction: np.ndarray) -> FeatureProfile:
     """The profile of a model's answers on the test split (evaluate writes it)."""
     values = profiled_prediction(task, prediction)
     if task == "multiclass":
@@ -97,19 +152,19 @@ def numeric_labels(starts: list[float]) -> list[str]:
     return [*labels, f"≥ {starts[-1]:g}"]
 
 
-def counts_like(profile: dict[str, Any], values: pd.Series) -> tuple[np.ndarray, list[Any]]:
+def counts_like(profile: FeatureProfile, values: pd.Series) -> tuple[np.ndarray, list[Any]]:
     """How `values` fall into the profile's codes or bins, and the codes it never saw.
 
     For a categorical profile the counts follow its codes; codes the profile lacks are
     returned apart (with their counts as extra entries at the end of the array).
     """
     present = values.dropna()
-    if profile["kind"] == "numeric":
-        bins = numeric_bins(profile["starts"], present.to_numpy(dtype=float))
-        return np.bincount(bins, minlength=len(profile["counts"])), []
+    if isinstance(profile, NumericProfile):
+        bins = numeric_bins(np.asarray(profile.starts), present.to_numpy(dtype=float))
+        return np.bincount(bins, minlength=len(profile.counts)), []
     found = present.value_counts()
     found.index = [_plain(code) for code in found.index]
-    known = list(profile["codes"])
+    known = list(profile.codes)
     unseen = sorted(code for code in found.index if code not in set(known))
     ordered = [int(found.get(code, 0)) for code in [*known, *unseen]]
     return np.asarray(ordered), unseen

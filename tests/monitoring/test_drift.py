@@ -21,7 +21,13 @@ from cauce.monitoring.drift import (
     rank_sum_p,
     wasserstein,
 )
-from cauce.profile import categorical_profile, counts_like, numeric_profile, reference_profile
+from cauce.profile import (
+    ReferenceProfile,
+    categorical_profile,
+    counts_like,
+    numeric_profile,
+    reference_profile,
+)
 
 RNG = np.random.default_rng(7)
 BINARY = Target(column="employed", task="binary", classes=[0, 1], threshold=0.5)
@@ -38,9 +44,9 @@ def test_wasserstein_on_one_bin_per_value_is_scipys_in_std_units():
     reference = RNG.integers(0, 40, 5000)
     current = reference[:2000] + RNG.integers(0, 4, 2000)
     profile = numeric_profile(reference)
-    assert len(profile["counts"]) == len(np.unique(reference)), "one bin per value"
+    assert len(profile.counts) == len(np.unique(reference)), "one bin per value"
     counts, _ = counts_like(profile, pd.Series(current.clip(max=reference.max())))
-    got = wasserstein(np.array(profile["counts"]), counts, np.array(profile["means"]), 1.0)
+    got = wasserstein(np.array(profile.counts), counts, np.array(profile.means), 1.0)
     expected = stats.wasserstein_distance(reference, current.clip(max=reference.max()))
     assert got == pytest.approx(expected, rel=1e-9)
 
@@ -87,7 +93,7 @@ def reference_frame() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def profile(reference_frame) -> dict:
+def profile(reference_frame) -> ReferenceProfile:
     return reference_profile(reference_frame, categorical=["code"])
 
 

@@ -93,12 +93,12 @@ def test_reference_profile_counts_every_training_row(params, sample):
     train, _ = sample
     features = train[params.features.columns]
     profile = reference_profile(features, params.features.categorical)
-    assert profile["rows"] == len(features)
-    for name, entry in profile["features"].items():
+    assert profile.rows == len(features)
+    for name, entry in profile.features.items():
         present = len(features) - features[name].isna().sum()
-        assert sum(entry["counts"]) == present, name
-    assert profile["features"]["SEX"]["codes"] == [1, 2]
-    ages = profile["features"]["AGEP"]
-    assert ages["kind"] == "numeric"
-    assert set(ages["starts"]) <= set(features["AGEP"].unique()), "bins start at ages"
-    assert len(ages["starts"]) <= NUMERIC_BINS + 1
+        assert sum(entry.counts) == present, name
+    assert profile.features["SEX"].codes == [1, 2]
+    ages = profile.features["AGEP"]
+    assert ages.kind == "numeric"
+    assert set(ages.starts) <= set(features["AGEP"].unique()), "bins start at ages"
+    assert len(ages.starts) <= NUMERIC_BINS + 1

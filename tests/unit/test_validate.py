@@ -128,7 +128,7 @@ def test_examples_are_capped(good, contract):
         ),
         (
             "max_null_share: 0\ncolumns: {a: {type: int}}",
-            "columns.a.type = 'int': must be one of 'integer', 'number', 'string'",
+            "columns.a.type = 'int': must be one of 'boolean', 'integer', 'number', 'string'",
         ),
         (
             "max_null_share: 0\ncolumns: {a: {type: integer, allowed: [1], min: 0}}",

@@ -36,7 +36,13 @@ from scipy import stats
 from cauce.artifact import Target
 from cauce.config import MonitorParams
 from cauce.metrics import METRICS
-from cauce.profile import counts_like, numeric_labels
+from cauce.profile import (
+    CategoricalProfile,
+    FeatureProfile,
+    ReferenceProfile,
+    counts_like,
+    numeric_labels,
+)
 
 PREDICTION = "prediction"
 MIN_EXPECTED = 5  # expected count below which codes or bins are pooled for chi-square
@@ -158,18 +164,18 @@ def holm(p_values: list[float]) -> list[float]:
 # --- one profile entry against a batch --------------------------------------------------
 
 
-def _effect(entry: dict[str, Any], reference: np.ndarray, current: np.ndarray) -> np.ndarray:
-    if entry["kind"] == "categorical":
+def _effect(entry: FeatureProfile, reference: np.ndarray, current: np.ndarray) -> np.ndarray:
+    if isinstance(entry, CategoricalProfile):
         return js_distance(reference, current)
-    return wasserstein(reference, current, np.asarray(entry["means"]), entry["std"])
+    return wasserstein(reference, current, np.asarray(entry.means), entry.std)
 
 
-def threshold(entry: dict[str, Any], policy: MonitorParams, rng: np.random.Generator) -> float:
+def threshold(entry: FeatureProfile, policy: MonitorParams, rng: np.random.Generator) -> float:
     """The `quantile` of the effect between pairs of samples drawn from the reference:
     one of the reference's own size, one of `calibration_rows`. Both sides vary, as
     they do for a real batch: a small reference is itself a noisy picture of its data."""
-    shares = _shares(np.asarray(entry["counts"], dtype=float))
-    references = rng.multinomial(sum(entry["counts"]), shares, size=policy.resamples)
+    shares = _shares(np.asarray(entry.counts, dtype=float))
+    references = rng.multinomial(sum(entry.counts), shares, size=policy.resamples)
     samples = rng.multinomial(policy.calibration_rows, shares, size=policy.resamples)
     return float(np.quantile(_effect(entry, references, samples), policy.quantile))
 
@@ -177,7 +183,7 @@ def threshold(entry: dict[str, Any], policy: MonitorParams, rng: np.random.Gener
 def examine(
     name: str,
     kind: str,
-    entry: dict[str, Any],
+    entry: FeatureProfile,
     counts: np.ndarray,
     unseen: list[Any],
     missing: int,
@@ -190,17 +196,17 @@ def examine(
     or reordering features leaves every other threshold as it was.
     """
     rng = np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
-    known = len(entry["counts"])
-    reference = np.append(np.asarray(entry["counts"]), np.zeros(len(unseen)))
+    known = len(entry.counts)
+    reference = np.append(np.asarray(entry.counts), np.zeros(len(unseen)))
     rows = int(counts.sum()) + missing
-    if entry["kind"] == "categorical":
+    if isinstance(entry, CategoricalProfile):
         p_value = chi_square_p(reference, counts)
-        labels = [str(code) for code in [*entry["codes"], *unseen]]
+        labels = [str(code) for code in [*entry.codes, *unseen]]
         starts = []
     else:
         p_value = min(1.0, 2 * min(rank_sum_p(reference, counts), chi_square_p(reference, counts)))
-        labels = numeric_labels(entry["starts"])
-        starts = entry["starts"]
+        labels = numeric_labels(entry.starts)
+        starts = entry.starts
     return Finding(
         name=name,
         kind=kind,
@@ -212,7 +218,7 @@ def examine(
         starts=starts,
         reference=_shares(reference).tolist(),
         current=_shares(counts).tolist(),
-        missing=(entry["missing"] / max(entry["rows"], 1), missing / max(rows, 1)),
+        missing=(entry.missing / max(entry.rows, 1), missing / max(rows, 1)),
         unseen={str(code): int(c) for code, c in zip(unseen, counts[known:], strict=True)},
     )
 
@@ -291,19 +297,19 @@ def performance(
 
 
 def compare(
-    reference: dict[str, Any],
+    reference: ReferenceProfile,
     batch: pd.DataFrame,
     policy: MonitorParams,
     seed: int,
     scores: np.ndarray | None = None,
-    score_reference: dict[str, Any] | None = None,
+    score_reference: FeatureProfile | None = None,
 ) -> list[Finding]:
     """Every feature of `reference` (and the scores, when given) against `batch`, decided."""
     findings = []
-    for name, entry in reference["features"].items():
+    for name, entry in reference.features.items():
         counts, unseen = counts_like(entry, batch[name])
         missing = int(batch[name].isna().sum())
-        findings.append(examine(name, entry["kind"], entry, counts, unseen, missing, policy, seed))
+        findings.append(examine(name, entry.kind, entry, counts, unseen, missing, policy, seed))
     if scores is not None and score_reference is not None:
         counts, _ = counts_like(score_reference, pd.Series(scores))
         findings.append(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ import pandas as pd
 from cauce import UsageError
 from cauce.artifact import ModelInfo, Target
 from cauce.config import Params
-from cauce.files import atomic_directory, read_model_json, write_json, write_text
+from cauce.files import atomic_directory, write_json, write_text
 from cauce.layout import (
     DRIFT_PAGE,
     DRIFT_PLOTS,
@@ -32,7 +31,7 @@ from cauce.layout import (
 )
 from cauce.model import load_model, score
 from cauce.monitoring import drift, report
-from cauce.profile import profiled_prediction
+from cauce.profile import FeatureProfile, ReferenceProfile, profiled_prediction
 
 log = logging.getLogger("cauce")
 
@@ -46,7 +45,7 @@ class Watched:
 
     directory: Path
     name: str  # e.g. model@v0.2.0 (prod), or models/
-    scores: dict[str, Any] | None  # the score profile on the test split (prediction drift)
+    scores: FeatureProfile | None  # the score profile on the test split (prediction drift)
     metrics: dict[str, float] | None  # the test split's metrics (performance)
 
 
@@ -68,7 +67,7 @@ def run(
         for violation in violations:
             print(f"  - {violation['message']}")
         return CONTRACT_BREACH
-    profile = read_model_json(
+    profile = ReferenceProfile.read(
         watched.directory / REFERENCE_PROFILE.name, f"is {watched.directory} a model directory?"
     )
     target = ModelInfo.read(watched.directory / MODEL_CARD.name).target

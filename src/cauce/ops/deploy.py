@@ -38,6 +38,7 @@ from cauce.layout import (
     SERVING_MODEL,
 )
 from cauce.ops import registry, revisions
+from cauce.profile import FEATURE_PROFILE, FeatureProfile, read_feature_profile
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -261,16 +262,21 @@ def _watched(params: Params, stage: str | None, model_dir: Path | None) -> Watch
         return Watched(
             directory,
             f"{registry.MODEL}@{version} ({stage})",
-            read_model_json(scores) if scores.exists() else None,
+            read_feature_profile(scores) if scores.exists() else None,
             info.get("metrics"),
         )
     # A directory of this checkout (models/): its reports are the working tree's.
     return Watched(
         model_dir,
         f"{model_dir} (this checkout)",
-        revisions.read_json(SCORE_PROFILE),
+        _scores(revisions.read_json(SCORE_PROFILE)),
         revisions.read_json(EVALUATE_METRICS),
     )
+
+
+def _scores(profile: dict | None) -> FeatureProfile | None:
+    """The working tree's score profile, typed (none before the first evaluate)."""
+    return None if profile is None else FEATURE_PROFILE.validate_python(profile)
 
 
 def _years(params: Params, years: Years) -> pd.DataFrame:

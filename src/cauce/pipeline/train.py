@@ -152,7 +152,7 @@ def run(params: Params) -> None:
             model_file = save_model(pipeline, staging / MODEL_FILE.name)
             info = model_info(params, contract, pipeline, target, y, file_sha256(TRAIN_SPLIT))
             info = info.model_copy(update={"model_sha256": file_sha256(model_file)})
-            write_json(staging / MODEL_CARD.name, info.model_dump(mode="json", exclude_none=True))
+            write_json(staging / MODEL_CARD.name, info)
             write_json(
                 staging / REFERENCE_PROFILE.name,
                 reference_profile(features, params.features.categorical),
