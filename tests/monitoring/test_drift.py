@@ -15,6 +15,8 @@ from cauce.artifact import Target
 from cauce.monitoring.drift import (
     chi_square_p,
     compare,
+    decide,
+    examine,
     holm,
     js_distance,
     performance,
@@ -159,3 +161,15 @@ def test_performance_is_judged_by_its_interval(params):
     worse = performance(y, good, BINARY, reference=held.high + 0.03, policy=params.monitor, rng=rng)
     assert worse.degraded
     assert worse.reason.startswith(f"roc_auc {worse.value:.4f} (95% interval ")
+
+
+def test_a_gap_more_in_a_small_batch_is_noise_and_many_more_are_drift(params):
+    reference = categorical_profile(pd.Series([1, 2] * 50 + [None] * 9))  # 8.3% missing
+    one_more = pd.Series([1, 2] * 16 + [None] * 4)  # 36 rows, 11.1% missing
+    many_more = pd.Series([1, 2] * 12 + [None] * 12)  # 36 rows, 33.3% missing
+    for batch, drifted in ((one_more, False), (many_more, True)):
+        counts, unseen = counts_like(reference, batch)
+        finding = examine("x", "categorical", reference, counts, unseen, int(batch.isna().sum()),
+                          params.monitor, 0)  # fmt: skip
+        decide([finding], params.monitor)
+        assert any("missing" in reason for reason in finding.reasons) is drifted

@@ -223,6 +223,14 @@ def examine(
     )
 
 
+def more_missing_p(finding: Finding) -> float:
+    """How likely the batch's missing values, or more, are at the reference's share: on a
+    small batch one more gap is several points of share, and that is noise, not drift."""
+    reference_missing, batch_missing = finding.missing
+    missing = round(batch_missing * finding.rows)
+    return float(stats.binom.sf(missing - 1, finding.rows, reference_missing))
+
+
 def decide(findings: list[Finding], policy: MonitorParams) -> None:
     """Holm-adjust the p-values across `findings` and give each drifted one its reasons."""
     for finding, adjusted in zip(findings, holm([f.p_value for f in findings]), strict=True):
@@ -233,7 +241,9 @@ def decide(findings: list[Finding], policy: MonitorParams) -> None:
                 f"{finding.threshold:.4f}, p = {adjusted:.2g} (Holm) ≤ {policy.alpha}"
             )
         reference_missing, batch_missing = finding.missing
-        if batch_missing - reference_missing > policy.max_missing_increase:
+        if batch_missing - reference_missing > policy.max_missing_increase and (
+            more_missing_p(finding) <= policy.alpha
+        ):
             finding.reasons.append(
                 f"{batch_missing:.1%} missing, {reference_missing:.1%} in the reference"
             )
