@@ -20,18 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 import numpy as np
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-from cauce import DataError, ModelFileError
+from cauce import DataError
 from cauce.config import DataParams, Label
-from cauce.files import read_model_json
+from cauce.files import read_typed
 from cauce.metrics import Task, predicted_codes
 
 if TYPE_CHECKING:  # pandas is not imported by the API, which reads model.json at start
@@ -128,8 +121,12 @@ class Target(_Record):
         return {"type": "object", "required": list(properties), "properties": properties}
 
 
+def _is_flag(value: Any) -> bool:
+    return isinstance(value, bool | np.bool_)
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_)
+    return isinstance(value, int | float | np.number) and not _is_flag(value)
 
 
 def plain_label(value: Any) -> Any:
@@ -243,7 +240,7 @@ class ValueRule(_Record):
             if pd.api.types.is_bool_dtype(values):
                 wrong = np.zeros(len(values), dtype=bool)
             else:
-                flags = values.map(lambda v: isinstance(v, bool | np.bool_), na_action="ignore")
+                flags = values.map(_is_flag, na_action="ignore")
                 wrong = ~missing & ~flags.fillna(True).to_numpy(dtype=bool)
         elif self.type == "string":
             comparable = values
@@ -258,7 +255,7 @@ class ValueRule(_Record):
             elif pd.api.types.is_numeric_dtype(values):
                 comparable = values.astype("float64")
             elif text_as_numbers:
-                flags = values.map(lambda v: isinstance(v, bool | np.bool_), na_action="ignore")
+                flags = values.map(_is_flag, na_action="ignore")
                 comparable = pd.to_numeric(
                     values.mask(flags.fillna(False).astype(bool)), errors="coerce"
                 )
@@ -351,12 +348,4 @@ class ModelInfo(_Record):
     @classmethod
     def read(cls, path: Path, hint: str = "") -> Self:
         """`path` as a ModelInfo, or a ModelFileError naming it and the first problem."""
-        raw = read_model_json(path, hint)
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "the file"
-            raise ModelFileError(
-                f"{path}: not a cauce model.json: {where}: {first['msg'].lower()}"
-            ) from None
+        return read_typed(cls, path, "a cauce model.json", hint)

@@ -29,7 +29,7 @@ from cauce.layout import TIMINGS
 
 if TYPE_CHECKING:  # pandas takes a second to import: serving imports this module without it
     import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 log = logging.getLogger("cauce")
 
@@ -46,6 +46,18 @@ def read_model_json(path: Path, hint: str = "") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ModelFileError(f"{path}: holds a JSON {type(value).__name__}, not an object")
     return value
+
+
+def read_typed(kind: Any, path: Path, what: str, hint: str = "") -> Any:
+    """The JSON object in `path` (read_model_json) validated as `kind`, a pydantic model or
+    type; a file that breaks it is a ModelFileError naming `what` and the first problem."""
+    adapter = TypeAdapter(kind)
+    try:
+        return adapter.validate_python(read_model_json(path, hint))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        raise ModelFileError(f"{path}: not {what}: {where}: {first['msg'].lower()}") from None
 
 
 def _temporary(target: Path) -> dict[str, str]:

@@ -18,10 +18,10 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from cauce import ModelFileError
-from cauce.files import read_model_json
+from cauce.artifact import plain_label
+from cauce.files import read_typed
 
 NUMERIC_BINS = 100
 
@@ -60,22 +60,12 @@ class ReferenceProfile(_Profile):
 
     @classmethod
     def read(cls, path: Path, hint: str = "") -> ReferenceProfile:
-        return _read(cls, path, hint)
+        return read_typed(cls, path, "a reference profile", hint)
 
 
 def read_feature_profile(path: Path) -> CategoricalProfile | NumericProfile:
     """A profile of one column on its own (the scores', `scores.json`)."""
-    return _read(FEATURE_PROFILE, path)
-
-
-def _read(kind: Any, path: Path, hint: str = "") -> Any:
-    adapter = kind if isinstance(kind, TypeAdapter) else TypeAdapter(kind)
-    try:
-        return adapter.validate_python(read_model_json(path, hint))
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the file"
-        raise ModelFileError(f"{path}: not a profile: {where}: {first['msg'].lower()}") from None
+    return read_typed(FeatureProfile, path, "a profile")
 
 
 def reference_profile(features: pd.DataFrame, categorical: list[str]) -> ReferenceProfile:
@@ -96,7 +86,7 @@ def categorical_profile(values: pd.Series) -> CategoricalProfile:
     return CategoricalProfile(
         rows=len(values),
         missing=int(values.isna().sum()),
-        codes=[_plain(code) for code in counts.index],
+        codes=[plain_label(code) for code in counts.index],
         counts=[int(c) for c in counts],
     )
 
@@ -163,14 +153,8 @@ def counts_like(profile: FeatureProfile, values: pd.Series) -> tuple[np.ndarray,
         bins = numeric_bins(np.asarray(profile.starts), present.to_numpy(dtype=float))
         return np.bincount(bins, minlength=len(profile.counts)), []
     found = present.value_counts()
-    found.index = [_plain(code) for code in found.index]
+    found.index = [plain_label(code) for code in found.index]
     known = list(profile.codes)
     unseen = sorted(code for code in found.index if code not in set(known))
     ordered = [int(found.get(code, 0)) for code in [*known, *unseen]]
     return np.asarray(ordered), unseen
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars to Python, whole floats (ints widened by a null) back to ints."""
-    value = value.item() if hasattr(value, "item") else value
-    return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -18,7 +18,7 @@ from pandera.errors import SchemaErrors
 from pydantic import BaseModel, ConfigDict, Field
 
 from cauce import DataError
-from cauce.artifact import ColumnRule
+from cauce.artifact import ColumnRule, plain_label
 from cauce.config import ConfigError, Params, parse_yaml
 from cauce.files import stage_log, write_json
 from cauce.layout import CONTRACT, RAW, VALIDATION_REPORT
@@ -117,7 +117,7 @@ def _violation(frame: pd.DataFrame, column: str, rule: str, cases: pd.DataFrame)
         message = f"column {column!r} breaks rule '{rule}': cannot be checked: {reason}"
         return _entry(column, rule, None, [], message)
     examples = [
-        {"row": int(row), "value": None if pd.isna(value) else _plain(value)}
+        {"row": int(row), "value": None if pd.isna(value) else plain_label(value)}
         for row, value in zip(
             cases.loc[~whole_column, "index"], cases.loc[~whole_column, "failure_case"], strict=True
         )
@@ -132,12 +132,6 @@ def _violation(frame: pd.DataFrame, column: str, rule: str, cases: pd.DataFrame)
 
 def _entry(column: str, rule: str, rows: int | None, examples: list, message: str) -> dict:
     return {"column": column, "rule": rule, "rows": rows, "examples": examples, "message": message}
-
-
-def _plain(value: object) -> object:
-    """numpy scalars to Python, and whole floats (ints widened by a null) back to ints."""
-    value = value.item() if hasattr(value, "item") else value
-    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def run(params: Params) -> None:
