@@ -9,6 +9,8 @@ path's tests, `make bench`). None is designed for cauce; each exercises one prom
 - `wines_described`: multiclass with text categoricals (colour and alcohol as words),
   missing values in them and in a number, and no time column.
 
+`surveys_dated` (made from the embedded census data) has a time column of dates.
+
 Each has an `id` column, and `shifted` gives a batch of it whose features moved (what the
 drift monitor must notice).
 """
@@ -99,6 +101,19 @@ def wines_described() -> Dataset:
         frame[column] = frame[column].mask(rng.random(len(frame)) < 0.1)
     frame["magnesium"] = frame["magnesium"].astype("float64")
     return Dataset("wines_described", frame, "cultivar", "multiclass", None, "proline")
+
+
+def surveys_dated(rows_per_year: int = 600) -> Dataset:
+    """A sample of the embedded census data with each row's survey year as a date in that
+    year (ISO 8601 text): a time column of dates, as most tables with time have."""
+    from tests.conftest import SOURCE
+
+    census = pd.read_parquet(SOURCE)
+    frame = census.groupby("year").sample(n=rows_per_year, random_state=3).reset_index(drop=True)
+    day = np.random.default_rng(3).integers(0, 365, len(frame))
+    dates = pd.to_datetime(frame["year"].astype(str)) + pd.to_timedelta(day, unit="D")
+    frame = frame.drop(columns="year").assign(surveyed=dates.dt.strftime("%Y-%m-%d"))
+    return Dataset("surveys_dated", frame, "employed", "binary", 1, "AGEP")
 
 
 ALL = (tumours, flowers, wines, progression, wines_described)

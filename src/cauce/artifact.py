@@ -129,6 +129,22 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | np.number) and not _is_flag(value)
 
 
+def as_dates(values: pd.Series) -> pd.Series:
+    """`values` as timestamps: a column of datetimes as it is, text read as ISO 8601 dates
+    (2018-03-31, 2018-03-31T12:00:00); NaT for anything else (numbers are not dates: read
+    as nanoseconds since 1970, they would all fall in January 1970)."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    is_text = values.map(lambda v: isinstance(v, str), na_action="ignore")
+    text = values.where(is_text.fillna(False).astype(bool))
+    try:
+        return pd.to_datetime(text, format="ISO8601", errors="coerce")
+    except ValueError:  # offsets that differ between rows: compared in UTC
+        return pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+
+
 def plain_label(value: Any) -> Any:
     """A label as Python holds it: numpy scalars to Python, whole floats (integers widened
     by a missing value) back to integers."""
@@ -206,7 +222,8 @@ def describe_target(values: pd.Series, data: DataParams, where: str, threshold: 
 class ValueRule(_Record):
     """What a column's values may be: the contract declares it, the API and batch check it."""
 
-    type: Literal["boolean", "integer", "number", "string"]  # boolean: a target's labels
+    # boolean: a target's labels; date: a time column's (ISO 8601 text or datetimes)
+    type: Literal["boolean", "integer", "number", "string", "date"]
     nullable: bool = True
     min: float | None = None
     max: float | None = None
@@ -216,6 +233,8 @@ class ValueRule(_Record):
     def _one_kind_of_domain(self) -> Self:
         if self.allowed is not None and (self.min is not None or self.max is not None):
             raise ValueError("allowed: give either allowed codes or a min/max range, not both")
+        if self.type == "date" and (self.allowed, self.min, self.max) != (None, None, None):
+            raise ValueError("type: a date takes no allowed codes and no min/max")
         return self
 
     def broken(
@@ -242,6 +261,9 @@ class ValueRule(_Record):
             else:
                 flags = values.map(_is_flag, na_action="ignore")
                 wrong = ~missing & ~flags.fillna(True).to_numpy(dtype=bool)
+        elif self.type == "date":
+            comparable = values
+            wrong = ~missing & as_dates(values).isna().to_numpy()
         elif self.type == "string":
             comparable = values
             if pd.api.types.is_string_dtype(values) and values.dtype != object:

@@ -142,7 +142,7 @@ COMMANDS = {
             ),
             Option("--positive-label", "binary: the label the model's probability is for"),
             Option("--id", "the column that identifies a row (unique, never missing)"),
-            Option("--time", "the column of whole years; later years play production"),
+            Option("--time", "the column of years or dates; later years play production"),
             Option("--force", "replace an existing data/contract.yaml", switch=True),
         ),
         needs_params=False,

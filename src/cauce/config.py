@@ -41,8 +41,9 @@ class DataParams(_Section):
     # are 0 and 1 or false and true (the positive is then 1, true).
     positive_label: Label | None = None
     id_column: str | None = None
-    # With a time column the model trains on `train_years` and later years play the part
-    # of production; without one (null), every row is split into train and test.
+    # With a time column (whole years or dates: a row's period is its year) the model
+    # trains on `train_years` and later years play the part of production; without one
+    # (null), every row is split into train and test.
     year_column: str | None = None
     train_years: list[int] | None = Field(default=None, min_length=1)
     test_size: Fraction

@@ -5,7 +5,8 @@ served prediction, batch scores and a drift verdict in a repository of its own.
 Per dataset: `cauce init`, the pipeline (`dvc repro`, what `make run` runs), the PR report
 and gate, the first release, `cauce serve` and one request, `cauce score` on both engines
 (equal row for row), and `cauce monitor --batch` on the held-out test split (no drift) and
-on the data with one feature moved (drift)."""
+on the data with one feature moved (drift). And data whose time column holds dates: trained
+on its earlier years, monitored on the newest, its window widened."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 
 from cauce import ExitCode
 from tests.conftest import Workspace, tool_environment
-from tests.datasets import ALL, Dataset
+from tests.datasets import ALL, Dataset, surveys_dated
 from tests.serving.conftest import free_port, running, smoke_test
 
 pytestmark = pytest.mark.slow
@@ -118,3 +119,30 @@ def test_a_new_dataset_goes_from_init_to_a_served_prediction(tmp_path, dataset):
     )
     assert drift.returncode == ExitCode.DRIFT, drift.stdout + drift.stderr
     assert f"{dataset.shifted_column}: drift" in drift.stdout
+
+
+def test_a_time_column_of_dates_trains_on_earlier_years_and_monitors_the_newest(tmp_path):
+    dataset = surveys_dated()
+    space = fork(tmp_path, dataset)
+    source = f"data/source/{dataset.name}.csv"
+    init = space.run(
+        "cauce", "init", "--source", source, *dataset.init_arguments, "--time", "surveyed",
+        "--force", check=False,
+    )  # fmt: skip
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert "training years: 2015, 2016, 2017: the newest, 2018, plays production" in init.stdout
+    space.set_params(FAST)
+    space.run("git", "add", "-A")
+    space.run("git", "commit", "-q", "-m", f"cauce on {dataset.name}")
+    space.repro()
+    trained = json.loads((space.path / "models/model.json").read_text())["data"]
+    assert (trained["train_years"], trained["rows"]) == ([2015, 2016, 2017], 3 * 600 * 0.8)
+
+    newest = space.run(
+        "cauce", "monitor", "--years", "latest", "--model-dir", "models", check=False
+    )
+    assert newest.returncode in (ExitCode.OK, ExitCode.DRIFT), newest.stdout + newest.stderr
+    assert f"{source} year 2018" in newest.stdout
+    widened = space.run("cauce", "train-window", check=False)
+    assert widened.returncode == 0, widened.stdout + widened.stderr
+    assert "data.train_years: [2015, 2016, 2017] → [2015, 2016, 2017, 2018]" in widened.stdout

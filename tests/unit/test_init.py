@@ -258,6 +258,34 @@ def test_a_time_column_trains_on_every_year_but_the_newest(repository, cauce, su
     assert_the_pipeline_accepts_it(repository, "years.parquet", "binary")
 
 
+@pytest.mark.parametrize("stored", ["text", "datetimes"])
+def test_a_date_column_is_a_time_column_of_its_years(repository, cauce, survey, stored):
+    days = pd.Timestamp("2019-01-01") + pd.to_timedelta(np.arange(600) * 2, unit="D")
+    dates = days.strftime("%Y-%m-%d") if stored == "text" else days
+    options = ["--target", "bought", "--time", "surveyed", "--id", "id"]
+    done = init(
+        cauce, repository, survey.assign(surveyed=dates, id=range(600)), "d.parquet", *options
+    )
+    assert done.code == ExitCode.OK, done.err
+    assert (
+        "time column: 'surveyed' (--time), dates from 2019-01-01 to 2022-04-13, "
+        "years 2019, 2020, 2021, 2022; not a feature" in done.out
+    )
+    assert "training years: 2019, 2020, 2021: the newest, 2022, plays production" in done.out
+    contract = yaml.safe_load((repository / CONTRACT).read_text(encoding="utf-8"))
+    assert contract["columns"]["surveyed"] == {"type": "date", "nullable": False}
+    assert params_of(repository)["data"]["train_years"] == [2019, 2020, 2021]
+    assert_the_pipeline_accepts_it(repository, "d.parquet", "binary")
+
+
+def test_a_date_that_is_not_the_time_column_is_no_feature(repository, cauce, survey):
+    dated = survey.assign(joined=pd.date_range("2020-01-01", periods=600, freq="D"))
+    done = init(cauce, repository, dated, "d.parquet", "--target", "bought")
+    assert done.code == ExitCode.OK, done.err
+    assert "excluded 'joined': dates: not a feature" in done.out
+    assert "joined" not in load_params(repository / PARAMS).features.columns
+
+
 def test_every_comment_and_other_key_of_params_yaml_stays(repository, cauce, survey):
     before = (repository / PARAMS).read_text(encoding="utf-8")
     assert init(cauce, repository, survey, "survey.csv", "--target", "bought").code == 0

@@ -76,6 +76,24 @@ def test_text_where_numbers_belong(good, contract):
     )
 
 
+def test_a_date_column_takes_iso_dates_and_names_the_rows_that_are_not(good, contract):
+    dated = good.assign(year=pd.to_datetime(good["year"].astype(str)).dt.strftime("%Y-%m-%d"))
+    dated.loc[[6, 8], "year"] = ["2015-02-30", "last spring"]
+    rules = contract.columns | {"year": contract.columns["year"].model_copy(
+        update={"type": "date", "min": None, "max": None})}  # fmt: skip
+    assert only_message(dated, contract.model_copy(update={"columns": rules})) == (
+        "column 'year' breaks rule 'type date' in 2 rows, e.g. row 6: '2015-02-30', "
+        "row 8: 'last spring'"
+    )
+
+
+def test_a_date_or_boolean_feature_is_refused(params, contract):
+    rules = contract.columns | {"AGEP": contract.columns["year"].model_copy(
+        update={"type": "date", "min": None, "max": None})}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"features AGEP \(date\): a feature is a number or text"):
+        contract.model_copy(update={"columns": rules}).require(params)
+
+
 def test_duplicate_ids(good, contract):
     good.loc[4, "id"] = good.loc[9, "id"]
     message = only_message(good, contract)
@@ -128,7 +146,12 @@ def test_examples_are_capped(good, contract):
         ),
         (
             "max_null_share: 0\ncolumns: {a: {type: int}}",
-            "columns.a.type = 'int': must be one of 'boolean', 'integer', 'number', 'string'",
+            "columns.a.type = 'int': must be one of 'boolean', 'integer', 'number', 'string', "
+            "'date'",
+        ),
+        (
+            "max_null_share: 0\ncolumns: {a: {type: date, min: 2015}}",
+            "columns.a.type: a date takes no allowed codes and no min/max",
         ),
         (
             "max_null_share: 0\ncolumns: {a: {type: integer, allowed: [1], min: 0}}",

@@ -228,8 +228,7 @@ def monitor(
     if batch is not None:
         frame, name = ingest.read_table(batch), batch
     else:
-        frame = _years(params, years)
-        found = sorted(frame[params.data.year_column].unique().tolist())
+        frame, found = _years(params, years)
         name = f"{params.data.source} year {', '.join(map(str, found))}"
     return watch.run(params, watched, frame, name, _breaches(params, frame), out)
 
@@ -279,11 +278,12 @@ def _scores(profile: dict | None) -> FeatureProfile | None:
     return None if profile is None else FEATURE_PROFILE.validate_python(profile)
 
 
-def _years(params: Params, years: Years) -> pd.DataFrame:
+def _years(params: Params, years: Years) -> tuple[pd.DataFrame, list[int]]:
+    """The rows of data.source in `years` (the newest year when none is named), and the
+    years they are of."""
     from cauce.pipeline import ingest
 
-    column = params.data.year_column
-    if column is None:
+    if params.data.year_column is None:
         raise UsageError(
             f"--years {years.text}: the data has no time column (data.year_column is null), "
             "so there are no years to pick: give the batch as a file with --batch FILE_OR_URL "
@@ -291,11 +291,12 @@ def _years(params: Params, years: Years) -> pd.DataFrame:
             "CAUCE_PRODUCTION_BATCH)"
         )
     source = ingest.read_source(params.data.source)
-    wanted = list(years.values) or [source[column].max()]
-    frame = source[source[column].isin(wanted)]
-    if frame.empty:
-        found = sorted(source[column].dropna().unique().tolist())
+    of_row = ingest.years_of(source, params.data, params.data.source)
+    found = sorted(int(year) for year in of_row.dropna().unique())
+    wanted = list(years.values) or found[-1:]
+    chosen = of_row.isin(wanted)
+    if not chosen.any():
         raise UsageError(
             f"--years {years.text}: no rows in {params.data.source}; its years are {found}"
         )
-    return frame.reset_index(drop=True)
+    return source[chosen].reset_index(drop=True), sorted(set(wanted) & set(found))

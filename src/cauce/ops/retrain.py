@@ -15,7 +15,7 @@ from cauce import ConfigError, UsageError
 from cauce.config import Params
 from cauce.files import write_text
 from cauce.layout import PARAMS
-from cauce.pipeline.ingest import read_source
+from cauce.pipeline.ingest import read_source, years_of
 
 # `train_years: [2015]`, or the same as a block list (`- 2015` lines below the key)
 TRAIN_YEARS = re.compile(
@@ -33,7 +33,8 @@ def window(params: Params, through: int | None = None) -> int:
             "the data has no time column (data.year_column is null): there is no training "
             "window to move; retrain by changing data.source (new rows) and running dvc repro"
         )
-    years = sorted(int(y) for y in read_source(data.source)[data.year_column].dropna().unique())
+    of_row = years_of(read_source(data.source), data, data.source)
+    years = sorted(int(year) for year in of_row.dropna().unique())
     last = years[-1] if through is None else through
     if last not in years:
         raise UsageError(f"--through {through}: no rows in {data.source}; its years are {years}")

@@ -9,7 +9,9 @@ The rules (docs/bring-your-own-data.md has them with their reasons):
 
 - type: integer for an integer dtype, or floats that are all whole and have missing values
   (pandas widens integers with a missing value to floats); number for other numbers;
-  string for text. Other values (booleans, dates) the contract cannot describe: excluded.
+  date for datetimes and for text that is all ISO 8601 dates (2018-03-31); string for
+  other text. Booleans are the contract's type for a target's labels only. A date column is
+  a time column (--time), never a feature.
 - the contract: `allowed` codes for integer and string columns of at most `MAX_CODES`
   values, `min: 0` for other numeric columns with no negative value (the observed extremes
   are not rules: later data beyond them is drift, not a breach), `nullable` where values
@@ -17,7 +19,8 @@ The rules (docs/bring-your-own-data.md has them with their reasons):
 - the features: integer columns of at most `MAX_CODES` values and text of at most
   `MAX_CATEGORIES` are categorical, other numbers numeric; none is ordinal (whether codes
   are ordered is not in the data: move a column to `ordinal` by hand). Excluded: the id,
-  target and time columns, a column of one value, text of more values (names, free text),
+  target and time columns, dates and booleans, a column of one value, text of more values
+  (names, free text),
   an integer or text column with a different value in every row (an id).
 - the task, when not given: a numeric target of non-whole values or more than `MAX_CODES`
   values is a regression; else two labels are binary, more are multiclass.
@@ -39,7 +42,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from cauce import CauceError, ConfigError, DataError, UsageError
-from cauce.artifact import ColumnRule, Label, describe_target, plain_label
+from cauce.artifact import ColumnRule, Label, as_dates, describe_target, plain_label
 from cauce.config import DataParams, load_params
 from cauce.files import atomic_path
 from cauce.layout import CONTRACT, PARAMS, PIPELINE
@@ -48,7 +51,7 @@ from cauce.pipeline.evaluate import dvc_plots
 from cauce.pipeline.ingest import read_table
 from cauce.pipeline.validate import Contract, load_contract
 
-ValueType = Literal["boolean", "integer", "number", "string"]
+ValueType = Literal["boolean", "integer", "number", "string", "date"]
 Kind = Literal["numeric", "ordinal", "categorical"]
 KINDS: tuple[Kind, ...] = ("numeric", "ordinal", "categorical")
 
@@ -149,8 +152,10 @@ def _value_type(series: pd.Series) -> ValueType | None:
             return "integer"
         whole = bool((present % 1 == 0).all())
         return "integer" if whole and len(present) < len(series) else "number"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "date"
     if present.map(lambda value: isinstance(value, str)).all():
-        return "string"
+        return "date" if not present.empty and as_dates(present).notna().all() else "string"
     return None
 
 
@@ -209,20 +214,27 @@ def draft(
     if time is None:
         decisions.append(
             "time column: none: every row is split into train and test "
-            "(--time COLUMN names a column of years)"
+            "(--time COLUMN names a column of years or dates)"
         )
     else:
         years = _years(time, source)
         train_years = years[:-1] or years
-        rules[time.name] = ColumnRule(type="integer", nullable=False, min=years[0])
-        notes[time.name] = "the time column: no max, later years are the data to come"
+        if time.type == "date":
+            rules[time.name] = ColumnRule(type="date", nullable=False)
+            notes[time.name] = "the time column: each row's period is the year of its date"
+            dates = as_dates(time.values)
+            held = f"dates from {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d}, years"
+        else:
+            rules[time.name] = ColumnRule(type="integer", nullable=False, min=years[0])
+            notes[time.name] = "the time column: no max, later years are the data to come"
+            held = "years"
         production = (
             f"the newest, {years[-1]}, plays production"
             if len(years) > 1
             else "the only year: none is left to play production"
         )
         decisions.append(
-            f"time column: {time.name!r} (--time), years {_span(years)}; not a feature"
+            f"time column: {time.name!r} (--time), {held} {_span(years)}; not a feature"
         )
         decisions.append(f"training years: {_span(train_years)}: {production}")
 
@@ -388,12 +400,18 @@ def _id_rule(column: _Column, source: str) -> ColumnRule:
 
 
 def _years(column: _Column, source: str) -> list[int]:
+    """The years of a time column: its whole numbers, or the years of its dates."""
     where = f"{source}: column {column.name!r} (--time)"
-    if column.type != "integer":
+    if column.type not in ("integer", "date"):
         examples = _listed(column.values.unique()[:3].tolist())
-        raise DataError(f"{where} holds {examples}: a time column holds whole years like 2018")
+        raise DataError(
+            f"{where} holds {examples}: a time column holds whole years like 2018 or ISO 8601 "
+            "dates like 2018-03-31"
+        )
     if column.missing:
-        raise DataError(f"{where} is missing in {column.missing:,} rows: every row needs a year")
+        raise DataError(f"{where} is missing in {column.missing:,} rows: every row needs a time")
+    if column.type == "date":
+        return sorted(int(year) for year in as_dates(column.values).dt.year.unique())
     years = [int(year) for year in column.codes]
     odd = [year for year in years if not EARLIEST_YEAR <= year <= LATEST_YEAR]
     if odd:
@@ -409,8 +427,8 @@ def _foreign(column: _Column) -> str:
     """What a column holds that the contract cannot describe, e.g. boolean values."""
     inferred = pd.api.types.infer_dtype(column.values)
     return (
-        f"{inferred} values, which the contract's types (boolean, integer, number, string) "
-        "cannot describe"
+        f"{inferred} values, which the contract's types (boolean, integer, number, string, "
+        "date) cannot describe"
     )
 
 
@@ -421,6 +439,11 @@ def _feature(column: _Column, rows: int) -> tuple[Kind | None, str]:
         return None, "every value is missing"
     if column.type == "boolean":
         return None, "true and false: as a feature, store it as 0/1 to use it"
+    if column.type == "date":
+        return None, (
+            "dates: not a feature (a model would learn days that never come again); name it "
+            "with --time to train on earlier years, or add its parts (month, weekday) as columns"
+        )
     if column.type is None:
         return None, _foreign(column)
     if distinct == 1:

@@ -1,6 +1,10 @@
 """Stage `ingest`: read the source, keep the training years (every row when the data has
 no time column), write `data/raw/`.
 
+The time column holds whole years (2018) or dates (2018-03-31, or datetimes in a Parquet
+file): a row's period is its year either way, so `data.train_years` and `cauce monitor
+--years` speak of years whatever the column holds.
+
 Exact duplicate records (a re-delivered row) are dropped here, before the contract
 checks that ids are unique: two *different* records with one id are a contract breach.
 Each kept row keeps its row number in the source as the frame's index (stored in the
@@ -12,6 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cauce import DataError
+from cauce.artifact import as_dates
 from cauce.config import ConfigError, DataParams, Params
 from cauce.files import stage_log, write_parquet
 from cauce.layout import RAW
@@ -43,21 +48,41 @@ def read_source(source: str) -> pd.DataFrame:
         raise DataError(f"data.source: {error}") from None
 
 
+def years_of(frame: pd.DataFrame, data: DataParams, source: str) -> pd.Series:
+    """The year of each row of `frame` (read from `source`): the time column's whole
+    numbers, or the calendar year of its dates."""
+    column = data.year_column
+    if column not in frame.columns:
+        raise ConfigError(
+            f"{source}: column {column!r} (data.year_column) is missing; "
+            f"columns are {', '.join(map(str, frame.columns))}; set data.year_column "
+            "and data.train_years to null if the data has no time column"
+        )
+    values = frame[column]
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        years = values
+    else:
+        years = as_dates(values).dt.year
+    odd = values[values.notna() & (years.isna() | (years % 1 != 0))]
+    if not odd.empty:
+        shown = ", ".join(f"row {row}: {value!r}" for row, value in odd.head(3).items())
+        raise DataError(
+            f"{source}: column {column!r} (data.year_column) holds values that are neither "
+            f"whole years (2018) nor ISO 8601 dates (2018-03-31), e.g. {shown}"
+        )
+    return years
+
+
 def training_rows(frame: pd.DataFrame, data: DataParams, source: str) -> tuple[pd.DataFrame, int]:
     """The rows of the training years (all rows without a time column), exact duplicates
     dropped (and how many), sampled down to `data.max_rows` when set; indexed by their
     row number in the source."""
     kept = frame
     if data.year_column is not None:
-        if data.year_column not in frame.columns:
-            raise ConfigError(
-                f"{source}: column {data.year_column!r} (data.year_column) is missing; "
-                f"columns are {', '.join(map(str, frame.columns))}; set data.year_column "
-                "and data.train_years to null if the data has no time column"
-            )
-        kept = frame[frame[data.year_column].isin(data.train_years or [])]
+        years = years_of(frame, data, source)
+        kept = frame[years.isin(data.train_years or [])]
         if kept.empty:
-            found = sorted(frame[data.year_column].dropna().unique().tolist())
+            found = sorted(int(year) for year in years.dropna().unique())
             raise ConfigError(
                 f"data.train_years = {data.train_years}: no rows in {source}; its years are {found}"
             )

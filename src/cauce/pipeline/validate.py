@@ -44,6 +44,17 @@ class Contract(BaseModel):
             raise ConfigError(
                 f"{CONTRACT}: columns used in params.yaml are not declared: {', '.join(missing)}"
             )
+        unusable = [
+            f"{c} ({self.columns[c].type})"
+            for c in params.features.columns
+            if self.columns[c].type in ("boolean", "date")
+        ]
+        if unusable:
+            raise ConfigError(
+                f"{CONTRACT}: features {', '.join(unusable)}: a feature is a number or text; "
+                "store true/false as 0/1, and make a date a time column (data.year_column) "
+                "or add its parts (month, weekday) as columns"
+            )
 
 
 def load_contract(path: Path = CONTRACT) -> Contract:
