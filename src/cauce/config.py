@@ -2,7 +2,7 @@
 
 Every mistake stops with a message that names the key, the value found and what is
 allowed, e.g. ``params.yaml: train.model = 'xgboost': must be one of
-'hist_gradient_boosting', 'logistic_regression'``.
+'hist_gradient_boosting', 'logistic_regression', 'ridge'``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from cauce.metrics import METRICS, Task, of_task
 
 DEFAULT_PARAMS = PARAMS
 
-ModelName = Literal["hist_gradient_boosting", "logistic_regression"]
+# Boosted trees for every task; the linear baselines: logistic regression for classifiers,
+# ridge regression for regression.
+ModelName = Literal["hist_gradient_boosting", "logistic_regression", "ridge"]
 MetricName = Literal[tuple(METRICS)]  # type: ignore[valid-type]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -113,10 +115,15 @@ class LogisticRegressionParams(_Section):
     max_iter: PositiveInt
 
 
+class RidgeParams(_Section):
+    alpha: Annotated[float, Field(ge=0)]
+
+
 class TrainParams(_Section):
     model: ModelName
     hist_gradient_boosting: HistGradientBoostingParams
     logistic_regression: LogisticRegressionParams
+    ridge: RidgeParams
 
     def estimator_params(self) -> dict[str, Any]:
         """The hyperparameters of the selected model."""
@@ -241,7 +248,12 @@ class Params(_Section):
         if task == "regression" and self.train.model == "logistic_regression":
             raise ValueError(
                 "train.model = 'logistic_regression': a classifier, and data.task is "
-                "regression; use hist_gradient_boosting"
+                "regression; use hist_gradient_boosting, or ridge for the linear baseline"
+            )
+        if task != "regression" and self.train.model == "ridge":
+            raise ValueError(
+                f"train.model = 'ridge': a regressor, and data.task is {task}; use "
+                "hist_gradient_boosting, or logistic_regression for the linear baseline"
             )
         return self
 

@@ -121,6 +121,10 @@ def compute_all(
     }
 
 
+# metrics.json's key for recall_per_class: {label: recall} (dvclive nests "key/label").
+PER_CLASS_RECALL = "recall_per_class"
+
+
 def recall_per_class(y_true: np.ndarray, prediction: np.ndarray) -> list[float | None]:
     """A multiclass model's recall of each class (None for a class with no rows)."""
     predicted = np.argmax(prediction, axis=1)

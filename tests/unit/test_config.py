@@ -32,7 +32,7 @@ def test_the_repository_params_load(params):
             "model: hist_gradient_boosting",
             "model: xgboost",
             "train.model = 'xgboost': must be one of "
-            "'hist_gradient_boosting', 'logistic_regression'",
+            "'hist_gradient_boosting', 'logistic_regression', 'ridge'",
         ),
         (
             "  seed: 42",

@@ -102,3 +102,31 @@ def test_reference_profile_counts_every_training_row(params, sample):
     assert ages.kind == "numeric"
     assert set(ages.starts) <= set(features["AGEP"].unique()), "bins start at ages"
     assert len(ages.starts) <= NUMERIC_BINS + 1
+
+
+def test_ridge_is_the_linear_baseline_of_a_regression(params, tmp_path):
+    from sklearn.metrics import r2_score
+    from tests.datasets import progression
+
+    from cauce.config import FeatureParams
+
+    frame = progression().frame
+    regression = params.model_copy(
+        update={
+            "data": params.data.model_copy(update={"task": "regression", "target": "progression"}),
+            "features": FeatureParams(
+                numeric=["age", "bmi", "bp", "s1", "s5"],
+                ordinal=[],
+                categorical=["sex"],
+                impute=params.features.impute,
+            ),
+            "train": params.train.model_copy(update={"model": "ridge"}),
+        }
+    )
+    train, test = frame.iloc[:350], frame.iloc[350:]
+    columns = regression.features.columns
+    pipeline = build_pipeline(regression).fit(train[columns], train["progression"])
+    assert type(pipeline[-1]).__name__ == "Ridge"
+    assert r2_score(test["progression"], pipeline.predict(test[columns])) >= 0.3
+    loaded = load_model(save_model(pipeline, tmp_path / "model.skops"))
+    np.testing.assert_array_equal(loaded.predict(test[columns]), pipeline.predict(test[columns]))

@@ -27,7 +27,7 @@ from cauce.layout import (
     TIMINGS,
     VALIDATION_REPORT,
 )
-from cauce.metrics import METRICS
+from cauce.metrics import METRICS, PER_CLASS_RECALL
 from cauce.ops import plots, revisions
 from cauce.ops.gate import Check, Evidence, decide, gather, verdict, within, worsening
 
@@ -120,19 +120,28 @@ def metrics_table(evidence: Evidence, label: str = "this PR", with_base: bool = 
         header += [f"production `{evidence.champion}` ¹", "vs production"]
         align += ["---:", ":---"]
     rows = [row(*header), row(*align)]
-    for name, metric in METRICS.items():
-        if name not in evidence.metrics:  # a metric of another task
-            continue
-        old, new = base_metrics.get(name), evidence.metrics.get(name)
-        cells = [f"{metric.label} {'↑' if metric.higher_is_better else '↓'}"]
+
+    def add(name: str, label: str, new: Any, old: Any, theirs: Any) -> None:
+        cells = [f"{label} {'↑' if METRICS[name].higher_is_better else '↓'}"]
         cells += (
             [number(old), f"**{number(new)}**", change(name, old, new)]
             if with_base
             else [f"**{number(new)}**"]
         )
         if champion is not None:
-            cells += [number(champion.get(name)), change(name, champion.get(name), new)]
+            cells += [number(theirs), change(name, theirs, new)]
         rows.append(row(*cells))
+
+    for name, metric in METRICS.items():
+        if name in evidence.metrics:  # else a metric of another task
+            theirs = champion.get(name) if champion is not None else None
+            add(name, metric.label, evidence.metrics[name], base_metrics.get(name), theirs)
+    # A multiclass model's recall of each class (evaluate's recall_per_class): a class the
+    # model stops finding shows here even when the averages hardly move.
+    for label, new in (evidence.metrics.get(PER_CLASS_RECALL) or {}).items():
+        old = (base_metrics.get(PER_CLASS_RECALL) or {}).get(label)
+        theirs = ((champion or {}).get(PER_CLASS_RECALL) or {}).get(label)
+        add("recall", f"{METRICS['recall'].label} of {label}", new, old, theirs)
     notes = ["↑ higher is better, ↓ lower is better; 🟢 better, 🔴 worse, ⚪ unchanged."]
     if champion is not None:
         notes.append(f"¹ the production model, scored on the same test split as {label}.")

@@ -33,7 +33,14 @@ from cauce.layout import (
     SCORE_PROFILE,
     TEST_SPLIT,
 )
-from cauce.metrics import PRIMARY, Task, compute_all, predicted_codes, recall_per_class
+from cauce.metrics import (
+    PER_CLASS_RECALL,
+    PRIMARY,
+    Task,
+    compute_all,
+    predicted_codes,
+    recall_per_class,
+)
 from cauce.model import load_model, score
 from cauce.profile import prediction_profile
 
@@ -336,7 +343,7 @@ def run(params: Params) -> None:
             if target.task == "multiclass":
                 recalls = recall_per_class(y_true, prediction)
                 for label, recall in zip(target.classes or [], recalls, strict=True):
-                    live.log_metric(f"recall_per_class/{label}", recall, plot=False)
+                    live.log_metric(f"{PER_CLASS_RECALL}/{label}", recall, plot=False)
             live.log_metric("test_rows", len(frame), plot=False)
             for name, points in plots.items():
                 live.log_plot(name, points, x=axes[name][0], y=axes[name][1])

@@ -21,7 +21,7 @@ import sklearn
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
@@ -79,7 +79,8 @@ def build_pipeline(params: Params) -> Pipeline:
                 ),
             ]
         )
-        estimator = LogisticRegression(random_state=params.data.seed, **train.estimator_params())
+        linear = Ridge if train.model == "ridge" else LogisticRegression
+        estimator = linear(random_state=params.data.seed, **train.estimator_params())
     return Pipeline([("preprocess", preprocess), ("estimator", estimator)])
 
 
