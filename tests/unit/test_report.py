@@ -19,7 +19,9 @@ def test_a_multiclass_table_shows_each_classs_recall_against_base_and_production
         champion_metrics=metrics(0.9, {"barolo": 0.9, "barbera": 0.75}),
     )
     lines = metrics_table(found).splitlines()
-    assert "| Recall of barolo ↑ | 1.0000 | **1.0000** | ⚪ 0.0000 | 0.9000 | 🟢 ▲ +0.1000 |" in lines
-    assert "| Recall of barbera ↑ | 0.8750 | **0.7500** | 🔴 ▼ -0.1250 | 0.7500 | ⚪ 0.0000 |" in lines
-    assert "| Recall of grignolino ↑ | – | **–** | – | – | – |" in lines
+    assert {
+        "| Recall of barolo ↑ | 1.0000 | **1.0000** | ⚪ 0.0000 | 0.9000 | 🟢 ▲ +0.1000 |",
+        "| Recall of barbera ↑ | 0.8750 | **0.7500** | 🔴 ▼ -0.1250 | 0.7500 | ⚪ 0.0000 |",
+        "| Recall of grignolino ↑ | – | **–** | – | – | – |",
+    } <= set(lines)
     assert [line.split(" |")[0] for line in lines[2:4]] == ["| Accuracy ↑", "| Macro F1 ↑"]
