@@ -4,6 +4,7 @@ for real git/dvc/gto processes; and the tiers the tests fall in (docs/testing.md
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from cauce.config import Params, load_params
+from cauce.params_file import in_dvc_form
 
 # Each pytest-xdist worker's OpenMP (scikit-learn's trees, in this process and the ones
 # it starts) on one thread: with a worker per core, two threads each would spin waiting
@@ -230,17 +231,10 @@ class Workspace:
         return result, stages_run(result.stdout)
 
     def set_params(self, changes: dict[str, object]) -> None:
+        """Set dotted keys of params.yaml as `dvc exp run -S key=value` does."""
         path = self.path / "params.yaml"
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for dotted, value in changes.items():
-            *parents, leaf = dotted.split(".")
-            section = params
-            for key in parents:
-                section = section[key]
-            section[leaf] = value
-        # Unwrapped: PyYAML's line breaks in long strings leave trailing spaces, which the
-        # pre-commit hooks would then "fix" in a workspace's lint job.
-        path.write_text(yaml.safe_dump(params, sort_keys=False, width=10**6), encoding="utf-8")
+        overrides = [f"{key}={json.dumps(value)}" for key, value in changes.items()]
+        path.write_text(in_dvc_form(path.read_text(encoding="utf-8"), overrides), encoding="utf-8")
 
     def merge(self, message: str, **changes: object) -> None:
         """What a merged PR leaves on main: changed params, dvc repro, a commit, a push."""

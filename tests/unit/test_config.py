@@ -43,8 +43,8 @@ def test_the_repository_params_load(params):
         ("test_size: 0.2", "test_size: 1.5", "data.test_size = 1.5: input should be less than 1"),
         ("seed: 42", "seed: '42'", "data.seed = '42': input should be a valid integer"),
         (
-            "train_years: [2015]",
-            "train_years: []",
+            "  train_years:               # later years play the part of production data\n  - 2015",
+            "  train_years: []",
             "data.train_years = []: list should have at least 1 item",
         ),
         (
@@ -70,18 +70,18 @@ def test_the_repository_params_load(params):
             "'mae', 'r2'",
         ),
         (
-            "slices: [SEX, RAC1P]",
-            "slices: [SEX, INCOME]",
+            "  - RAC1P\n  permutation_importance:",
+            "  - INCOME\n  permutation_importance:",
             "evaluate.slices: INCOME must be feature columns (one of AGEP, SCHL",
         ),
         (
-            "numeric: [AGEP]",
-            "numeric: [AGEP, SEX]",
+            "  numeric:\n  - AGEP\n",
+            "  numeric:\n  - AGEP\n  - SEX\n",
             "features.numeric/ordinal/categorical: listed more than once: SEX",
         ),
         (
-            "numeric: [AGEP]",
-            "numeric: [AGEP, employed]",
+            "  numeric:\n  - AGEP\n",
+            "  numeric:\n  - AGEP\n  - employed\n",
             "features: employed is an id, target or year column",
         ),
         ("\ntrain:", "\ntraining:", "train: required key is missing"),

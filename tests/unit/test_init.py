@@ -4,6 +4,7 @@ leaves the repository's files as they were."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import shutil
@@ -486,6 +487,13 @@ def test_the_guide_shows_what_init_prints_today(repository, cauce):
     done = cauce(repository, *command.split()[2:])
     assert done.code == ExitCode.OK, done.err
     assert done.out == shown
+    # and the params.yaml diff it shows, its hunks' headers as "..."
+    before = (ROOT / PARAMS).read_text(encoding="utf-8").splitlines()
+    after = (repository / PARAMS).read_text(encoding="utf-8").splitlines()
+    hunks = list(difflib.unified_diff(before, after, n=1, lineterm=""))[2:]
+    real = [" ..." if line.startswith("@@") else line for line in hunks][1:]
+    guide = GUIDE.read_text(encoding="utf-8").split("```diff\n", 1)[1].split("```", 1)[0]
+    assert guide.splitlines() == real
 
 
 def test_the_guide_lists_each_tasks_metrics_and_plots_as_the_code_has_them():

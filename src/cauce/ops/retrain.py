@@ -1,27 +1,20 @@
 """Retraining by pull request: `cauce train-window` widens the training window.
 
 The retrain workflow runs it, then `dvc repro`, and proposes the result as a PR: the
-change is one line of params.yaml, visible in the PR's params diff like any experiment.
-The line is edited in place, so params.yaml keeps its comments and layout.
+change is the list of years in params.yaml, visible in the PR's params diff like any
+experiment.
+The list is set as `dvc exp run -S` sets a value (params_file), so params.yaml keeps its
+comments and its form.
 """
 
 from __future__ import annotations
 
-import re
-
-import yaml
-
-from cauce import ConfigError, UsageError
+from cauce import UsageError
 from cauce.config import Params
 from cauce.files import write_text
 from cauce.layout import PARAMS
+from cauce.params_file import in_dvc_form
 from cauce.pipeline.ingest import read_source, years_of
-
-# `train_years: [2015]`, or the same as a block list (`- 2015` lines below the key)
-TRAIN_YEARS = re.compile(
-    r"^(?P<indent>[ \t]+)train_years:[ \t]*(?:\[[^\]\n]*\]|(?:\n(?P=indent)[ \t]*- [^\n]*)+)",
-    re.MULTILINE,
-)
 
 
 def window(params: Params, through: int | None = None) -> int:
@@ -47,15 +40,8 @@ def window(params: Params, through: int | None = None) -> int:
     if wanted == data.train_years:
         print(f"data.train_years is already {wanted}: nothing to change")
         return 0
-    text = PARAMS.read_text(encoding="utf-8")
-    found = TRAIN_YEARS.findall(text)
-    if len(found) != 1:
-        raise ConfigError(
-            f"{PARAMS}: expected one train_years list under data:, found {len(found)}"
-        )
-    changed = TRAIN_YEARS.sub(lambda m: f"{m['indent']}train_years: {wanted}", text)
-    if yaml.safe_load(changed)["data"]["train_years"] != wanted:
-        raise ConfigError(f"{PARAMS}: the train_years line is not under data:; edit it by hand")
-    write_text(PARAMS, changed)
+    listed = ",".join(map(str, wanted))
+    text = in_dvc_form(PARAMS.read_text(encoding="utf-8"), [f"data.train_years=[{listed}]"])
+    write_text(PARAMS, text)
     print(f"data.train_years: {data.train_years} → {wanted}")
     return 0

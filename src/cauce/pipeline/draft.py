@@ -47,6 +47,7 @@ from cauce.config import DataParams, load_params
 from cauce.files import atomic_path
 from cauce.layout import CONTRACT, PARAMS, PIPELINE
 from cauce.metrics import METRICS, PRIMARY, Task, of_task
+from cauce.params_file import in_dvc_form
 from cauce.pipeline.evaluate import dvc_plots
 from cauce.pipeline.ingest import read_table
 from cauce.pipeline.validate import Contract, load_contract
@@ -84,7 +85,6 @@ IN_TARGET_UNITS = ("rmse", "mae")
 # A threshold trades precision for recall: a model may move along that trade-off without
 # being worse, so they are reported, not gated.
 UNGATED = ("precision", "recall")
-LINE_WIDTH = 100  # a list that does not fit on one line is written one item a line
 
 
 @dataclass(frozen=True)
@@ -559,9 +559,6 @@ def _round_trip() -> YAML:
     rt.width = 4096  # never re-wrap a line
     rt.indent(mapping=2, sequence=4, offset=2)  # dvc.yaml's block lists
     rt.preserve_quotes = True
-    rt.representer.add_representer(
-        type(None), lambda writer, _: writer.represent_scalar("tag:yaml.org,2002:null", "null")
-    )
     return rt
 
 
@@ -588,14 +585,14 @@ def params_text(text: str, draft: Draft) -> str:
         text, PARAMS, "data", "features", "evaluate", "gate", "monitor", "card"
     )
     for index, (key, value) in enumerate(draft.data.model_dump().items()):
-        value = _list(f"  {key}", value) if isinstance(value, list) else value
+        value = _list(value) if isinstance(value, list) else value
         if key in data:
-            data[key] = value
+            _replace(data, key, value)
         else:
             data.insert(index, key, value)
     for kind, columns in draft.features.items():
-        _replace(features, kind, _list(f"  {kind}", columns))
-    _replace(evaluate, "slices", _list("  slices", []))
+        _replace(features, kind, _list(columns))
+    _replace(evaluate, "slices", _list([]))
     rules = CommentedMap()
     for metric, allowed in draft.max_regression.items():
         rules[metric] = CommentedMap(max_regression=allowed)
@@ -614,8 +611,8 @@ def params_text(text: str, draft: Draft) -> str:
     performance["max_drop"] = draft.max_drop
     # The model card's words were the census's: a placeholder that says what to write.
     card["intended_use"] = draft.intended_use
-    _replace(card, "limitations", _list("  limitations", []))
-    return _dumped(document)
+    _replace(card, "limitations", _list([]))
+    return in_dvc_form(_dumped(document))
 
 
 def pipeline_text(text: str, task: Task) -> str:
@@ -627,11 +624,11 @@ def pipeline_text(text: str, task: Task) -> str:
     return _dumped(document)
 
 
-def _list(key: str, items: list[Any]) -> CommentedSeq:
-    """A list in flow style (`[a, b]`) when `key: [a, b]` fits a line, else one a line."""
+def _list(items: list[Any]) -> CommentedSeq:
+    """A list for params.yaml, on one line: ruamel keeps the key's comment beside it only
+    so; in_dvc_form then writes it as DVC does (one item a line)."""
     listed = CommentedSeq(items)
-    if len(f"{key}: {_flow(items)}") <= LINE_WIDTH:
-        listed.fa.set_flow_style()
+    listed.fa.set_flow_style()
     return listed
 
 
@@ -647,8 +644,14 @@ def _commented(value: Any) -> Any:
 def _replace(mapping: CommentedMap, key: str, value: Any) -> None:
     """`mapping[key] = value`, keeping the comment and blank lines after the old value:
     ruamel keeps them on a block's last entry, which would go with it."""
-    old, new = _last_entry(mapping.get(key)), _last_entry(value)
+    before = mapping.get(key)
+    old, new = _last_entry(before), _last_entry(value)
+    slot = mapping.ca.items.get(key)
     mapping[key] = value
+    if slot is not None and isinstance(before, CommentedSeq) and not before.fa.flow_style():
+        # The key of a block list holds its line's comment in a form that a one-line value
+        # would run into the next key: keep the comment only.
+        mapping.ca.items[key] = [None, None, slot[2], None]
     if old is None or new is None:
         return
     slot = old[0].ca.items.get(old[1])
