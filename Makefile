@@ -76,7 +76,7 @@ lint: setup  ## every pre-commit hook on every file, as the PR's lint job runs t
 audit: setup  ## known vulnerabilities in uv.lock's versions (fails when it cannot check)
 	UV=$(UV) .github/audit.sh
 
-hooks: setup  ## install the git hooks: lint before each commit, dvc checkout/push with git
+hooks: setup  ## install the git hooks: lint before each commit, outputs after switch and merge, dvc push with git push
 	pre-commit install
 
 outputs: setup  ## the outputs dvc.lock records: pulled from the DVC remote, or rebuilt and checked

@@ -15,7 +15,7 @@ from typing import Any
 
 from cauce import CauceError, ConfigError, ExitCode
 from cauce.config import DEFAULT_PARAMS, load_params
-from cauce.layout import MONITOR_REPORTS, SERVING_MODEL
+from cauce.layout import MONITOR_REPORTS, SCORED, SERVING_MODEL
 from cauce.metrics import TASKS
 
 # GTO's own rules: a semver tag with its v (pre-releases too), named alone or as model@v…
@@ -157,6 +157,19 @@ COMMANDS = {
     "check-lock": Command(
         "cauce.ops.lock:run", "fail if dvc.lock is stale for code/params/data", needs_params=False
     ),
+    "git-hook": Command(
+        "cauce.ops.workspace:hook",
+        "outputs of the commit after git switch or merge (hooks)",
+        (
+            Option(
+                "--hook",
+                "the git hook that runs it",
+                required=True,
+                choices=("post-checkout", "post-merge"),
+            ),
+        ),
+        needs_params=False,
+    ),
     "reproduce": Command(
         "cauce.ops.lock:reproduce",
         "rerun every stage; fail unless it matches dvc.lock",
@@ -232,7 +245,12 @@ COMMANDS = {
                 "--input",
                 "Parquet file, directory or glob, or a CSV file (default: data.source)",
             ),
-            Option("--output", "the predictions, a Parquet file", required=True, type=Path),
+            Option(
+                "--output",
+                "the predictions, a Parquet file (default: %(default)s, git-ignored)",
+                default=SCORED,
+                type=Path,
+            ),
             STAGE_OPTION,
             Option("--version", "or this version, e.g. v0.2.0", type=version),
             MODEL_DIR,

@@ -50,6 +50,7 @@ DRIFT_SUMMARY = MONITOR_REPORTS / "drift.md"  # the text of the issue or comment
 DRIFT_PAGE = MONITOR_REPORTS / "drift.html"  # self-contained, pictures inlined
 DRIFT_PLOTS = MONITOR_REPORTS / "plots"  # a PNG per feature, most drifted first
 NOTIFICATIONS = Path("reports/notify")  # every event, written before it is sent
+SCORED = Path("scored/predictions.parquet")  # cauce score's default output (git-ignored)
 SERVING = Path("serving")
 SERVING_MODEL = SERVING / "model"  # the image's model directory (`cauce package`)
 SERVING_INFO = "serving.json"  # beside a packaged model: its version and test metrics

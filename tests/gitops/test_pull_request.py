@@ -35,6 +35,9 @@ def test_a_worse_model_fails_the_gate_naming_roc_auc(clone):
     clone.run("dvc", "exp", "run", "-S", "train.hist_gradient_boosting.max_iter=3")
     # DVC rewrote params.yaml; in the form it writes, only the value set changed
     assert clone.run("git", "diff", "--numstat", "params.yaml").stdout == "1\t1\tparams.yaml\n"
+    early = clone.run("cauce", "reproduce", check=False)  # before the commit it proves
+    assert early.returncode == ExitCode.USAGE
+    assert "the pipeline here has uncommitted changes (dvc.lock, params.yaml)" in early.stderr
     commit_all(clone, "try 3 boosting iterations")
 
     report = clone.run("cauce", "report", "--base", "main")

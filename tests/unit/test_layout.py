@@ -140,3 +140,13 @@ def test_a_room_imports_the_core_and_not_a_sibling_room(room, must_not_reach):
         reached = closure(module)
         crossing = sorted(f for f in reached if f.split("/")[2] in must_not_reach)
         assert crossing == [], f"{module} imports {crossing}"
+
+
+def test_what_score_and_monitor_write_by_default_is_ignored_by_git():
+    from cauce.layout import DRIFT_PLOTS, DRIFT_RECORD, SCORED
+    from cauce.serving.batch import outputs
+
+    written = [SCORED, *outputs(SCORED), DRIFT_RECORD, DRIFT_PLOTS / "AGEP.png"]
+    for path in written:
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=ROOT, check=False)
+        assert ignored.returncode == 0, f"{path} would be staged by git add -A"

@@ -32,6 +32,7 @@ from cauce.layout import (
 from cauce.model import load_model, score
 from cauce.monitoring import drift, report
 from cauce.profile import FeatureProfile, ReferenceProfile, profiled_prediction
+from cauce.progress import phase
 
 log = logging.getLogger("cauce")
 
@@ -71,14 +72,18 @@ def run(
         watched.directory / REFERENCE_PROFILE.name, f"is {watched.directory} a model directory?"
     )
     target = ModelInfo.read(watched.directory / MODEL_CARD.name).target
-    model = load_model(watched.directory / MODEL_FILE.name)
-    prediction = score(model, batch)
+    with phase("monitor", "batch scored") as now:
+        prediction = score(load_model(watched.directory / MODEL_FILE.name), batch)
+        now.detail = f"{len(batch):,} rows"
     answers = profiled_prediction(target.task, prediction)
-    findings = drift.compare(
-        profile, batch, params.monitor, params.data.seed, answers, watched.scores
-    )
+    with phase("monitor", "drift statistics against the training data") as now:
+        findings = drift.compare(
+            profile, batch, params.monitor, params.data.seed, answers, watched.scores
+        )
+        now.detail = f"{len(findings)} checks, {params.monitor.resamples:,} resamples each"
     findings.sort(key=lambda f: (f.drifted, f.effect / (f.threshold or 1)), reverse=True)
-    performance, unjudged = _performance(params, watched, batch, prediction, target, batch_name)
+    with phase("monitor", "performance on the labelled rows"):
+        performance, unjudged = _performance(params, watched, batch, prediction, target, batch_name)
     drifted = [f for f in findings if f.drifted]
     degraded = performance is not None and performance.degraded
     record = header | {
@@ -92,7 +97,9 @@ def run(
         ],
         "features": [asdict(f) | {"drifted": f.drifted} for f in findings],
     }
-    _write(out, record, report.markdown(record), findings)
+    with phase("monitor", "report and plots written") as now:
+        _write(out, record, report.markdown(record), findings)
+        now.detail = str(out)
     for finding in drifted:
         print(f"{finding.name}: drift: {'; '.join(finding.reasons)}")
     if degraded:

@@ -29,6 +29,7 @@ from cauce.layout import (
 )
 from cauce.metrics import METRICS
 from cauce.ops import registry, revisions
+from cauce.progress import phase
 
 log = logging.getLogger("cauce")
 
@@ -65,8 +66,16 @@ class Check:
     message: str
 
 
-def gather(base: str, params: Params, champion: bool = True) -> Evidence:
-    """This PR's metrics, the base revision's, and the champion's on this PR's test set."""
+def gather(base: str, params: Params, champion: bool = True, command: str = "gate") -> Evidence:
+    """This PR's metrics, the base revision's, and the champion's on this PR's test set:
+    one phase of `command` (scoring the champion takes seconds)."""
+    with phase(command, f"metrics of this PR, {base} and production") as now:
+        evidence = _gather(base, params, champion)
+        now.detail = f"production: {evidence.champion or 'none yet'}"
+    return evidence
+
+
+def _gather(base: str, params: Params, champion: bool) -> Evidence:
     revisions.resolve(base)
     metrics = revisions.read_json(EVALUATE_METRICS)
     if metrics is None:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
-from cauce import CauceError, tools
+from cauce import CauceError, UsageError, tools
 from cauce.files import write_json
 from cauce.layout import (
     CONTRACT,
@@ -184,6 +184,9 @@ def require_outputs_of(rev: str = "HEAD") -> None:
     if revisions.read_text(LOCK, rev) is None:
         raise OutputsDifferError(f"{rev} has no {LOCK}: run dvc repro and commit {LOCK}")
     status = _status()
+    # An output that another stage reads (models, for evaluate) is judged once, as an
+    # output: after a merge it is stale, and the remedy is dvc checkout, not dvc repro.
+    outputs = pipeline_outputs(yaml.safe_load(PIPELINE.read_text(encoding="utf-8")))
     dirty = tools.run(
         "git", "status", "--porcelain", "--", str(PARAMS), str(PIPELINE), str(CONTRACT)
     ).stdout.splitlines()
@@ -196,15 +199,16 @@ def require_outputs_of(rev: str = "HEAD") -> None:
         ),
         (
             f"what the outputs are made from changed since {LOCK} was written",
-            status_problems(status, only="changed deps"),
+            status_problems(status, skip=outputs, only="changed deps"),
             f"Release {rev} as committed by undoing the change (git checkout {rev} -- FILE), "
             "or run dvc repro and commit to release the change",
         ),
         (
             f"the files on disk are not those {LOCK} records",
             status_problems(status, only="changed outs"),
-            "Get them with dvc checkout (or dvc pull, or cauce reproduce to rebuild and "
-            "verify them)",
+            "Get them with dvc checkout (after a merge or a checkout without the git "
+            "hooks: make hooks installs them), dvc pull, or cauce reproduce to rebuild and "
+            "verify them",
         ),
         (
             "uncommitted changes in files the release reads",
@@ -218,6 +222,23 @@ def require_outputs_of(rev: str = "HEAD") -> None:
             raise OutputsDifferError(f"{title}:\n{named}\n{remedy}")
 
 
+def uncommitted_pipeline_files() -> list[str]:
+    """The files git keeps that the pipeline is made of (dvc.yaml, dvc.lock, params.yaml,
+    every stage's dependencies that are not another stage's output) and that differ from
+    HEAD, as `git status` names them."""
+    pipeline = yaml.safe_load(PIPELINE.read_text(encoding="utf-8"))
+    outputs = pipeline_outputs(pipeline)
+    deps = {
+        dep
+        for stage in pipeline.get("stages", {}).values()
+        for dep in stage.get("deps", [])
+        if "${" not in dep and dep not in outputs
+    }
+    paths = sorted({str(LOCK), str(PIPELINE), str(PARAMS), *deps})
+    listed = tools.run("git", "status", "--porcelain", "--", *paths).stdout.splitlines()
+    return [line[3:] for line in listed]
+
+
 def reproduce() -> int:
     """`cauce reproduce`: rerun every stage, then prove the outputs are what HEAD's dvc.lock
     records.
@@ -225,6 +246,13 @@ def reproduce() -> int:
     What it found is kept in .cauce/reproduction.json for the PR report, failure included.
     """
     require_current()
+    uncommitted = uncommitted_pipeline_files()
+    if uncommitted:
+        raise UsageError(
+            "cauce reproduce proves a commit, and the pipeline here has uncommitted changes "
+            f"({', '.join(uncommitted)}): commit them (git add -A && git commit), then run it "
+            "again; it compares what it rebuilds with the committed dvc.lock"
+        )
     finding: dict[str, Any] = {"commit": revisions.resolve("HEAD"), "rebuilt": []}
     try:
         finding["rebuilt"] = _repro()

@@ -30,6 +30,7 @@ from cauce.layout import (
 from cauce.metrics import METRICS, PER_CLASS_RECALL
 from cauce.ops import plots, revisions
 from cauce.ops.gate import Check, Evidence, decide, gather, verdict, within, worsening
+from cauce.progress import phase
 
 log = logging.getLogger("cauce")
 
@@ -39,14 +40,18 @@ NONE = "–"
 
 def run(params: Params, base: str) -> int:
     started = time.perf_counter()
-    evidence = gather(base, params)
+    evidence = gather(base, params, command="report")
     checks = decide(params.gate, evidence)
-    try:
-        images = plots.render(base, PR_REPORTS)
-    except CauceError as error:
-        images = {}
-        evidence.notes.append(f"Plots could not be rendered: {error}")
-    write_text(PR_REPORT, build(evidence, checks, images, params))
+    with phase("report", "plots of both revisions") as now:
+        try:
+            images = plots.render(base, PR_REPORTS)
+        except CauceError as error:
+            images = {}
+            evidence.notes.append(f"Plots could not be rendered: {error}")
+        now.detail = f"{len(images)} rendered"
+    with phase("report", "model file, training time and latency"):
+        model = validation_and_model()
+    write_text(PR_REPORT, build(evidence, checks, images, params, model))
     seconds = time.perf_counter() - started
     log.info("report: wrote %s and %d plots in %.1f s", PR_REPORT, len(images), seconds)
     print(PR_REPORT)
@@ -54,8 +59,14 @@ def run(params: Params, base: str) -> int:
 
 
 def build(
-    evidence: Evidence, checks: list[Check], images: dict[str, dict[str, Any]], params: Params
+    evidence: Evidence,
+    checks: list[Check],
+    images: dict[str, dict[str, Any]],
+    params: Params,
+    model: str,
 ) -> str:
+    """The report's markdown; `model`: the validation-and-model section (measured apart,
+    as it times the model)."""
     base = evidence.base
     passed = all(c.passed for c in checks)
     sections = [
@@ -74,7 +85,7 @@ def build(
         "### Per group",
         groups_section(evidence, params),
         "### Validation and model",
-        validation_and_model(),
+        model,
         f"<sub>Made by `cauce report --base {base}`; the gate policy is `gate` in "
         "params.yaml.</sub>",
     ]

@@ -43,6 +43,7 @@ from cauce.metrics import (
 )
 from cauce.model import load_model, score
 from cauce.profile import prediction_profile
+from cauce.progress import phase
 
 CURVE_POINTS = 200
 CALIBRATION_BINS = 10
@@ -326,13 +327,22 @@ def run(params: Params) -> None:
         log.reads(MODEL_FILE)
         frame = pd.read_parquet(TEST_SPLIT)
         log.reads(TEST_SPLIT, len(frame))
-        prediction = score(pipeline, frame)
-        metrics, groups = measure(frame, prediction, target, params)
-        y_true = target.encode(frame[target.column], str(TEST_SPLIT))
-        plots = curves(y_true, prediction, target)
-        plots["feature_importance"] = feature_importance(
-            pipeline, frame[params.features.columns], y_true, params
-        )
+        with phase("evaluate", "test split scored, metrics per group and curves") as now:
+            prediction = score(pipeline, frame)
+            metrics, groups = measure(frame, prediction, target, params)
+            y_true = target.encode(frame[target.column], str(TEST_SPLIT))
+            plots = curves(y_true, prediction, target)
+            now.detail = f"{len(frame):,} rows, {sum(len(g) for g in groups.values())} groups"
+        settings = params.evaluate.permutation_importance
+        with phase("evaluate", "permutation feature importance") as now:
+            columns = params.features.columns
+            plots["feature_importance"] = feature_importance(
+                pipeline, frame[columns], y_true, params
+            )
+            now.detail = (
+                f"{len(columns)} features × {settings.n_repeats} shuffles of "
+                f"{min(settings.max_rows, len(frame)):,} rows"
+            )
         axes = {plot.name: (plot.x, plot.y) for plot in PLOTS[target.task]}
         with (
             atomic_directory(EVALUATE_REPORTS) as staging,

@@ -40,6 +40,7 @@ from cauce.metrics import compute_all
 from cauce.model import save_model, score
 from cauce.pipeline.validate import Contract, load_contract
 from cauce.profile import reference_profile
+from cauce.progress import phase
 
 
 def build_pipeline(params: Params) -> Pipeline:
@@ -144,9 +145,11 @@ def run(params: Params) -> None:
         y = target.encode(frame[params.data.target], str(TRAIN_SPLIT))
 
         pipeline = build_pipeline(params)
-        started = time.perf_counter()
-        pipeline.fit(features, y)
-        log.time("fit_seconds", time.perf_counter() - started)
+        with phase("train", f"{type(pipeline[-1]).__name__} fitted") as now:
+            started = time.perf_counter()
+            pipeline.fit(features, y)
+            log.time("fit_seconds", time.perf_counter() - started)
+            now.detail = f"{len(frame):,} rows × {len(params.features.columns)} features"
         training_metrics = compute_all(target.task, y, score(pipeline, features), threshold=None)
 
         with atomic_directory(MODEL_DIR) as staging:

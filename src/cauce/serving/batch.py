@@ -15,7 +15,6 @@ from __future__ import annotations
 import glob
 import re
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from cauce import CauceError, DataError, ExternalError, UsageError
 from cauce.artifact import SchemaColumn, Target
 from cauce.files import atomic_directory, atomic_path, write_json
 from cauce.model import score
+from cauce.progress import bar, interactive
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -321,7 +321,7 @@ def run_dask(
                     (~judged[REASON].eq("")).sum(),
                 ]
             )
-            if sys.stderr.isatty():
+            if interactive():
                 from distributed import progress
 
                 progress(work)
@@ -448,16 +448,11 @@ def _summarise(
 
 
 def _progress(source: Any):
-    """A progress bar on a terminal; nothing otherwise (the summary line says it all, and
-    counting a CSV's rows would read it once more)."""
-    if not sys.stderr.isatty():
+    """A progress bar of the rows on a terminal; nothing otherwise (the summary line says
+    it all, and counting a CSV's rows would read it once more)."""
+    if not interactive():
         return lambda _rows: None
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=source.count_rows(), unit="rows", unit_scale=True, file=sys.stderr, leave=False
-    )
-    return bar.update
+    return bar(source.count_rows(), "rows").update
 
 
 def describe(summary: Summary) -> str:
