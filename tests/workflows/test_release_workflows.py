@@ -51,6 +51,13 @@ def attested(run) -> list[list[str]]:
     return [(call / "subjects").read_text(encoding="utf-8").splitlines() for call in calls]
 
 
+def pushed(run) -> list[tuple[str, str]]:
+    """Each tag pushed to the (stand-in) registry in the run, in order, with its digest."""
+    path = run.record / "registry"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return [tuple(line.split()) for line in lines]
+
+
 def judged(run) -> dict:
     """What the release job recorded about the version it judged (its uploaded notes)."""
     return json.loads((run.artifacts / "release-notes/release.json").read_text(encoding="utf-8"))
@@ -96,19 +103,25 @@ def test_the_deploy_serves_the_model_the_release_judged(first_release):
     sha256 = judged(run)["model"]["sha256"]
     assert f"ready, serving v0.1.0 (model sha256 {sha256[:12]}…), one prediction" in run.output
     record = run.record
-    assert (record / "build-push/tags").read_text().split() == [f"{IMAGE}:v0.1.0", f"{IMAGE}:prod"]
+    assert (record / "build-push/tags").read_text().split() == [f"{IMAGE}:v0.1.0"]
     assert (record / "build-push/push").read_text().strip() == "true"
     assert "MODEL_STAGE=prod" in (record / "build-push/build-args").read_text()
     assert (record / "docker-login").read_text().startswith("ghcr.io ")
+    built = "sha256:" + hashlib.sha256((record / "build-push/manifest").read_bytes()).hexdigest()
+    # The image smoke-tested is the one built (by digest), and only then is it prod's.
     docker = (record / "docker").read_text().splitlines()
     assert docker[0].startswith("run --detach --rm --name cauce-smoke --publish 8000:8000")
-    assert docker[-1] == "stop cauce-smoke"
+    assert docker[0].endswith(f" {IMAGE}@{built}")
+    assert docker[1:] == [
+        "stop cauce-smoke",
+        f"buildx imagetools create --tag {IMAGE}:prod {IMAGE}@{built}",
+    ]
+    assert pushed(run) == [(f"{IMAGE}:v0.1.0", built), (f"{IMAGE}:prod", built)]
     # Provenance for the image the build pushed (its digest) and for the files it serves,
     # signed by the attest job once the smoke test passed.
     smoke = run.output.index("Success - Main Smoke test the image")
     assert smoke < run.output.index("Main Attest the image's provenance")
     assert "Success - Main Attest the model files' provenance" in run.output[smoke:]
-    built = "sha256:" + hashlib.sha256((record / "build-push/manifest").read_bytes()).hexdigest()
     image, files = attested(run)
     assert image == [f"{IMAGE}@{built}"]
     assert (record / "attest-0/push-to-registry").read_text().strip() == "true"
@@ -147,10 +160,7 @@ def test_a_rollback_deploys_the_older_version_rebuilt_from_its_commit(
     assert "rebuilt ingest, validate, prepare, train at " in run.output
     sha256 = judged(first_release)["model"]["sha256"]
     assert f"ready, serving v0.1.0 (model sha256 {sha256[:12]}…)" in run.output
-    assert (run.record / "build-push/tags").read_text().split() == [
-        f"{IMAGE}:v0.1.0",
-        f"{IMAGE}:prod",
-    ]
+    assert [tag for tag, _ in pushed(run)] == [f"{IMAGE}:v0.1.0", f"{IMAGE}:prod"]
     image, files = attested(run)  # CAUCE_ATTEST unset: attested
     assert image[0].startswith(f"{IMAGE}@sha256:")
     assert any(line.endswith("serving/model/model.skops") for line in files)
@@ -173,14 +183,36 @@ def test_a_dispatch_deploys_the_version_and_stage_asked_for(main, tmp_path):
     )
     assert run.result.returncode == 0, run.output[-4000:]
     assert "is in no DVC cache or remote here" not in run.output
-    assert (run.record / "build-push/tags").read_text().split() == [
-        f"{IMAGE}:v0.2.0",
-        f"{IMAGE}:canary",
-    ]
+    assert [tag for tag, _ in pushed(run)] == [f"{IMAGE}:v0.2.0", f"{IMAGE}:canary"]
     assert "ready, serving v0.2.0" in run.output
     assert "Success - Main Publish the GitHub Release" in run.output
     assert attested(run) == [], "CAUCE_ATTEST=false: nothing attested"
     assert "Attest the image's provenance" not in run.output
+
+
+@pytest.mark.usefixtures("second_release")
+def test_a_deploy_whose_smoke_test_fails_leaves_the_stage_tag_where_it_was(main, tmp_path):
+    event = {"inputs": {"version": "v0.2.0", "stage": "canary"}, "repository": OWNER}
+    # The image built serves another version than it was built for: the smoke test says so.
+    run = rehearse(
+        main,
+        tmp_path,
+        "deploy.yml",
+        "workflow_dispatch",
+        event,
+        variables={"CAUCE_ATTEST": "false"},
+        dvc_cache=main.path / ".dvc/cache",
+        extra_env={"CAUCE_STANDIN_IMAGE_VERSION": "v0.0.9"},
+    )
+    assert run.result.returncode != 0
+    assert "Failure - Main Smoke test the image" in run.output
+    assert "http://127.0.0.1:8000 serves version 'v0.0.9', not 'v0.2.0'" in run.output
+    assert [tag for tag, _ in pushed(run)] == [f"{IMAGE}:v0.2.0"]  # canary's never moved
+    assert (
+        "Point the stage's tag at the image that passed"
+        not in run.output.split("Failure - Main Smoke test the image")[1]
+    )
+    assert not (run.record / "gh-0").exists(), "no GitHub Release for a failed deploy"
 
 
 @pytest.mark.usefixtures("second_release")

@@ -233,9 +233,11 @@ def require_fetchable(commit: str) -> None:
             check=False,
         )
     if fetched.returncode != 0:
+        said = " ".join(fetched.stderr.strip().splitlines()[-1:])
         raise ReleaseError(
             f"the model directory of {commit[:12]} cannot be fetched from the DVC cache or "
-            f"remote: {fetched.stderr.strip().splitlines()[-1:]}"
+            f"remote ({said}): a version nobody can fetch is not registered. Bring it with "
+            "make outputs (dvc pull, or cauce reproduce to rebuild it), then release again"
         )
 
 
