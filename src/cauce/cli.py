@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import math
 import re
 import sys
@@ -13,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cauce import CauceError, ConfigError, ExitCode
+from cauce import ExitCode
 from cauce.config import DEFAULT_PARAMS, load_params
+from cauce.entry import run_command
 from cauce.layout import MONITOR_REPORTS, SCORED, SERVING_MODEL
 from cauce.metrics import TASKS
 
@@ -346,30 +346,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser().parse_args(argv)  # a wrong option exits 2 with argparse's message
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     command = COMMANDS[arguments.command]
     module_name, function_name = command.target.split(":")
     options = {option.name: getattr(arguments, option.name) for option in command.options}
-    name = f"cauce {arguments.command}"
-    try:
+
+    def call() -> int | None:
         leading = (load_params(arguments.params),) if command.needs_params else ()
         function = getattr(importlib.import_module(module_name), function_name)
-        status = function(*leading, **options)
-    except CauceError as error:
-        kind = "configuration error:\n" if isinstance(error, ConfigError) else ""
-        print(f"{name}: {kind}{error}", file=sys.stderr)
-        return error.exit_code
-    except FileNotFoundError as error:
-        print(f"{name}: {error.filename or error}: no such file or directory", file=sys.stderr)
-        return ExitCode.DATA
-    except OSError as error:  # the file system refused: permissions, a full disk
-        print(f"{name}: {error}", file=sys.stderr)
-        return ExitCode.EXTERNAL
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
-    return status or ExitCode.OK
+        return function(*leading, **options)
+
+    return run_command(f"cauce {arguments.command}", call)
 
 
 if __name__ == "__main__":
