@@ -30,6 +30,8 @@ from cauce.metrics import Task, predicted_codes
 if TYPE_CHECKING:  # pandas is not imported by the API, which reads model.json at start
     import pandas as pd
 
+# How the model takes a feature (params.yaml's features lists).
+FeatureKind = Literal["numeric", "ordinal", "categorical"]
 MAX_CLASSES = 255  # beyond this a target is an id or a number, not a label
 
 
@@ -51,7 +53,8 @@ class Target(_Record):
         """`values` as the model learns them: codes for the classes, floats for regression.
         A label the model does not know is a DataError naming `where`."""
         if self.task == "regression":
-            return values.to_numpy(dtype=np.float64)
+            numbers: np.ndarray = values.to_numpy(dtype=np.float64)
+            return numbers
         codes = {label: code for code, label in enumerate(self.classes or [])}
         plain = [plain_label(v) for v in values]
         unknown = sorted({str(v) for v in plain if v not in codes})
@@ -317,7 +320,7 @@ class SchemaColumn(ValueRule):
     """One input column as callers must send it: the contract's rule and the feature's kind."""
 
     name: str
-    kind: Literal["numeric", "ordinal", "categorical"]
+    kind: FeatureKind
 
     @model_serializer(mode="wrap")
     def _name_first(self, handler: Any) -> dict[str, Any]:

@@ -609,12 +609,15 @@ def _tables(trees: _FittedTrees) -> dict[str, Any]:
     # (tree, column, threshold, missing values go left, categories that go left, leaves
     # ruled out when the row goes right)
     splits: list[tuple[int, int, float, bool, np.ndarray | None, int]] = []
-    leaf_values, leaf_offsets = [], []
+    leaf_values: list[float] = []
+    leaf_offsets: list[int] = []
     for number, tree in enumerate(trees.predictors):
         nodes = tree.nodes
         leaf_offsets.append(len(leaf_values))
         under = _leaves_under(nodes)
-        leaves = sorted((i for i in range(len(nodes)) if nodes[i]["is_leaf"]), key=under.get)
+        leaves = sorted(
+            (i for i in range(len(nodes)) if nodes[i]["is_leaf"]), key=under.__getitem__
+        )
         leaf_values += [float(nodes[i]["value"]) for i in leaves]
         # A tree that is a single leaf has no split: its masks stay all ones, leaf 0.
         for i in (i for i in range(len(nodes)) if not nodes[i]["is_leaf"]):

@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from cauce import ModelFileError
 from cauce.layout import TIMINGS
@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # pandas takes a second to import: serving imports this modul
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 log = logging.getLogger("cauce")
+
+T = TypeVar("T")
 
 
 def read_model_json(path: Path, hint: str = "") -> dict[str, Any]:
@@ -48,10 +50,11 @@ def read_model_json(path: Path, hint: str = "") -> dict[str, Any]:
     return value
 
 
-def read_typed(kind: Any, path: Path, what: str, hint: str = "") -> Any:
+def read_typed(kind: type[T] | TypeAdapter[T], path: Path, what: str, hint: str = "") -> T:
     """The JSON object in `path` (read_model_json) validated as `kind`, a pydantic model or
-    type; a file that breaks it is a ModelFileError naming `what` and the first problem."""
-    adapter = TypeAdapter(kind)
+    a TypeAdapter; a file that breaks it is a ModelFileError naming `what` and the first
+    problem."""
+    adapter = kind if isinstance(kind, TypeAdapter) else TypeAdapter(kind)
     try:
         return adapter.validate_python(read_model_json(path, hint))
     except ValidationError as error:
@@ -60,7 +63,13 @@ def read_typed(kind: Any, path: Path, what: str, hint: str = "") -> Any:
         raise ModelFileError(f"{path}: not {what}: {where}: {first['msg'].lower()}") from None
 
 
-def _temporary(target: Path) -> dict[str, str]:
+class _Temporary(TypedDict):
+    prefix: str
+    suffix: str
+    dir: str
+
+
+def _temporary(target: Path) -> _Temporary:
     """Where a temporary for `target` goes, named `.NAME.PID.RANDOM.tmp` after the process
     that writes it, so that a later writer can tell a dead one's leftovers (see _sweep)."""
     prefix = f".{target.name}.{os.getpid()}."

@@ -73,7 +73,8 @@ def of_task(task: Task) -> dict[str, Metric]:
 def predicted_codes(task: Task, prediction: np.ndarray, threshold: float | None) -> np.ndarray:
     """The class each row is predicted to be: over the threshold, or the likeliest."""
     if task == "multiclass":
-        return np.argmax(prediction, axis=1)
+        likeliest: np.ndarray = np.argmax(prediction, axis=1)
+        return likeliest
     if threshold is None:
         raise ValueError("a binary model's labels need a threshold")
     return (prediction >= threshold).astype(int)
@@ -83,7 +84,7 @@ def _sklearn_function(name: str) -> Callable[..., float]:
     # Imported here: config validation needs the registry but not scikit-learn.
     from sklearn import metrics
 
-    functions = {
+    functions: dict[str, Callable[..., float]] = {
         "roc_auc": metrics.roc_auc_score,
         "average_precision": metrics.average_precision_score,
         "accuracy": metrics.accuracy_score,

@@ -132,13 +132,13 @@ def score(model: Pipeline | Scorer, frame: pd.DataFrame) -> np.ndarray:
     features can be scored on the same frame; a column it needs and `frame` lacks is named.
     Batch scoring passes the fast form it derived from the pipeline (fastpath.py).
     """
-    is_pipeline = isinstance(model, Pipeline)
-    columns = list(model.feature_names_in_ if is_pipeline else model.columns)
+    pipeline = model if isinstance(model, Pipeline) else None
+    columns = list(model.columns if pipeline is None else pipeline.feature_names_in_)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(f"the data lacks columns the model needs: {', '.join(missing)}")
-    if is_pipeline:
-        return predict(model, frame[columns])
+    if pipeline is not None:
+        return predict(pipeline, frame[columns])
     return model.score(frame)
 
 

@@ -65,7 +65,7 @@ class ReferenceProfile(_Profile):
 
 def read_feature_profile(path: Path) -> CategoricalProfile | NumericProfile:
     """A profile of one column on its own (the scores', `scores.json`)."""
-    return read_typed(FeatureProfile, path, "a profile")
+    return read_typed(FEATURE_PROFILE, path, "a profile")
 
 
 def reference_profile(features: pd.DataFrame, categorical: list[str]) -> ReferenceProfile:

@@ -27,6 +27,8 @@ def repository(tmp_path_factory) -> Workspace:
     space.run("git", "init", "-q", "-b", "main")
     space.run("git", "add", "-A")
     space.run("git", "commit", "-q", "-m", "cauce")
+    # The project's environment, where the type checker's hook runs it (make setup's .venv).
+    (space.path / ".venv").symlink_to(BIN.parent)
     return space
 
 
@@ -34,7 +36,13 @@ def repository(tmp_path_factory) -> Workspace:
 def test_pre_commit_passes_on_the_repository(repository):
     result = repository.run(str(BIN / "pre-commit"), "run", "--all-files", check=False)
     assert result.returncode == 0, result.stdout[-3000:]
-    for hook in ("ruff check", "zizmor (workflow security)", "workflows match GitHub's schema"):
+    hooks = (
+        "ruff check",
+        "mypy (types)",
+        "zizmor (workflow security)",
+        "workflows match GitHub's schema",
+    )
+    for hook in hooks:
         assert any(
             line.startswith(hook) and line.endswith("Passed") for line in result.stdout.splitlines()
         ), f"{hook} did not run and pass:\n{result.stdout}"
@@ -51,6 +59,21 @@ def test_a_staged_lint_error_is_rejected(repository):
     assert result.returncode == 1
     assert "- hook id: ruff-check" in result.stdout
     assert "F821 Undefined name `undefined_name`" in result.stdout
+
+
+@pytest.mark.rehearsal
+def test_a_staged_type_error_is_rejected(repository):
+    bad = repository.path / "src/cauce/careless.py"
+    bad.write_text('def count() -> int:\n    return "three"\n', encoding="utf-8")
+    repository.run("git", "add", str(bad))
+    result = repository.run(str(BIN / "pre-commit"), "run", check=False)
+    repository.run("git", "reset", "-q", "--", str(bad))
+    bad.unlink()
+    assert result.returncode == 1
+    assert "- hook id: mypy" in result.stdout
+    assert 'careless.py:2: error: Incompatible return value type (got "str", expected "int")' in (
+        result.stdout
+    )
 
 
 # Pedantic: every finding, down to code smells, is fixed or justified in .github/zizmor.yml.

@@ -102,7 +102,7 @@ def run(
         now.detail = str(out)
     for finding in drifted:
         print(f"{finding.name}: drift: {'; '.join(finding.reasons)}")
-    if degraded:
+    if performance is not None and performance.degraded:
         print(f"performance: {performance.reason}")
     if unjudged:
         print(unjudged)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cauce import UsageError, tools
 from cauce.artifact import ModelInfo
@@ -110,10 +110,10 @@ def package(
     metrics = revisions.read_json(EVALUATE_METRICS, ref) or {}
     groups = revisions.read_json(GROUP_METRICS, ref) or {}
     fast = fastpath.write_beside(directory)
-    info = {"version": name, "metrics": metrics}
+    serving: dict[str, Any] = {"version": name, "metrics": metrics}
     if fast is not None:
-        info["fast_model_sha256"] = file_sha256(directory / FAST_MODEL)
-    write_json(directory / SERVING_INFO, info)
+        serving["fast_model_sha256"] = file_sha256(directory / FAST_MODEL)
+    write_json(directory / SERVING_INFO, serving)
     # The version's scores on its test split: what prediction drift compares with.
     scores = revisions.read_json(SCORE_PROFILE, ref)
     if scores is not None:
@@ -227,7 +227,7 @@ def monitor(
     watched = _watched(params, stage, model_dir)
     if batch is not None:
         frame, name = ingest.read_table(batch), batch
-    else:
+    elif years is not None:
         frame, found = _years(params, years)
         name = f"{params.data.source} year {', '.join(map(str, found))}"
     return watch.run(params, watched, frame, name, _breaches(params, frame), out)

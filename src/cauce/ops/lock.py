@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Set
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -85,7 +86,8 @@ def entries_of(lock: dict[str, Any]) -> dict[tuple[str, Kind, str], Any]:
     entries: dict[tuple[str, Kind, str], Any] = {}
     for name, stage in lock.get("stages", {}).items():
         entries[(name, "command", "cmd")] = stage.get("cmd")
-        for section, kind in (("outs", "output"), ("deps", "dependency")):
+        sections: tuple[tuple[str, Kind], ...] = (("outs", "output"), ("deps", "dependency"))
+        for section, kind in sections:
             for entry in stage.get(section, []):
                 entries[(name, kind, entry["path"])] = entry.get("md5")
         for values in stage.get("params", {}).values():
@@ -125,7 +127,7 @@ def pipeline_outputs(dvc_yaml: dict[str, Any]) -> set[str]:
 
 
 def status_problems(
-    status: dict[str, Any], skip: set[str] = frozenset(), only: str | None = None
+    status: dict[str, Any], skip: Set[str] = frozenset(), only: str | None = None
 ) -> list[str]:
     """Readable lines for `dvc status --json`: what no longer matches dvc.lock, and how.
 

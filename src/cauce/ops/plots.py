@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cauce import tools
-from cauce.files import write_json, write_with
+from cauce.files import write_bytes, write_json
 from cauce.layout import PLOT_IMAGES
 
 THIS_PR = "this PR"
@@ -50,8 +50,7 @@ def render(base: str, folder: Path) -> dict[str, dict[str, Any]]:
     rendered = {}
     for title, spec in plot_specs(base).items():
         file = folder / f"{slug(title)}.png"
-        png = vl_convert.vegalite_to_png(spec, scale=1.5)
-        write_with(file, lambda path, png=png: path.write_bytes(png))
+        write_bytes(file, vl_convert.vegalite_to_png(spec, scale=1.5))
         revisions = list(dict.fromkeys(p.get("rev") for p in spec["data"]["values"]))
         rendered[title] = {"file": file.name, "revisions": revisions}
     write_json(folder / PLOT_IMAGES.name, rendered)

@@ -176,8 +176,10 @@ def _lock_hashes(rev: str | None, source: str) -> dict[str, str | None]:
     """Content hashes DVC recorded for the source and the ingested data at `rev`."""
     lock = revisions.read_yaml(LOCK, rev) or {}
     ingest = lock.get("stages", {}).get("ingest", {})
-    source_dep = next((d for d in ingest.get("deps", []) if d.get("path") == source), {})
-    raw = next(iter(ingest.get("outs", [])), {})
+    source_dep: dict[str, Any] = next(
+        (d for d in ingest.get("deps", []) if d.get("path") == source), {}
+    )
+    raw: dict[str, Any] = next(iter(ingest.get("outs", [])), {})
     return {"source": source_dep.get("md5"), "raw": raw.get("md5")}
 
 

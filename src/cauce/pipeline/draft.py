@@ -42,8 +42,14 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from cauce import CauceError, ConfigError, DataError, UsageError
-from cauce.artifact import ColumnRule, Label, as_dates, describe_target, plain_label
-from cauce.config import DataParams, load_params
+from cauce.artifact import (
+    ColumnRule,
+    FeatureKind,
+    as_dates,
+    describe_target,
+    plain_label,
+)
+from cauce.config import DataParams, Label, load_params
 from cauce.files import atomic_path
 from cauce.layout import CONTRACT, PARAMS, PIPELINE
 from cauce.metrics import METRICS, PRIMARY, Task, of_task
@@ -53,7 +59,7 @@ from cauce.pipeline.ingest import read_table
 from cauce.pipeline.validate import Contract, load_contract
 
 ValueType = Literal["boolean", "integer", "number", "string", "date"]
-Kind = Literal["numeric", "ordinal", "categorical"]
+Kind = FeatureKind
 KINDS: tuple[Kind, ...] = ("numeric", "ordinal", "categorical")
 
 # Up to 20 values, a column is a set of codes: listed in the contract (a code never seen
@@ -346,7 +352,7 @@ def _infer_task(label: _Column) -> tuple[Task, str]:
                 f"column {label.name!r} holds {distinct:,} whole numbers, more than "
                 f"{MAX_CODES}: a quantity, not labels"
             )
-    kind = "binary" if distinct <= 2 else "multiclass"  # one label: describe_target says so
+    kind: Task = "binary" if distinct <= 2 else "multiclass"  # one label: describe_target says so
     return kind, f"column {label.name!r} has {distinct} labels: {_listed(label.codes)}"
 
 
@@ -470,19 +476,21 @@ def _feature(column: _Column, rows: int) -> tuple[Kind | None, str]:
 
 
 def _rule(column: _Column) -> ColumnRule:
-    """The contract's rule for a feature or target column, from what the file holds."""
+    """The contract's rule for a feature or target column, from what the file holds (a
+    column of a type the contract has: _feature and _target leave out the others)."""
     nullable = column.missing > 0
-    if column.type == "boolean":
+    kind = column.type
+    if kind is None:
+        raise DataError(f"column {column.name!r}: {_foreign(column)}")
+    if kind == "boolean":
         return ColumnRule(type="boolean", nullable=nullable)
-    if column.type != "number" and column.distinct <= MAX_CODES:
-        return ColumnRule(type=column.type, nullable=nullable, allowed=column.codes)
-    if column.type == "string":
+    if kind != "number" and column.distinct <= MAX_CODES:
+        return ColumnRule(type=kind, nullable=nullable, allowed=column.codes)
+    if kind == "string":
         return ColumnRule(type="string", nullable=nullable)
     # Observed extremes are not rules: a later batch beyond them is drift for the monitor
     # to weigh, not a breach. Never negative, when no value is, is one (counts, measures).
-    return ColumnRule(
-        type=column.type, nullable=nullable, min=0 if column.values.min() >= 0 else None
-    )
+    return ColumnRule(type=kind, nullable=nullable, min=0 if column.values.min() >= 0 else None)
 
 
 def _max_null_share(frame: pd.DataFrame, rules: dict[str, ColumnRule]) -> tuple[float, str | None]:

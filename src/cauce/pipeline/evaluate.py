@@ -197,7 +197,7 @@ def group_metrics(
     return groups
 
 
-def thin(points: list[dict[str, float]], keep: int = CURVE_POINTS) -> list[dict[str, float]]:
+def thin(points: list[dict[str, Any]], keep: int = CURVE_POINTS) -> list[dict[str, Any]]:
     """At most `keep` points, evenly spread along the curve, first and last always kept."""
     if len(points) <= keep:
         return points
@@ -261,7 +261,7 @@ def multiclass_curves(
     y_true: np.ndarray, probability: np.ndarray, names: list[str]
 ) -> dict[str, list]:
     """The confusion matrix, and each class's precision-recall curve (one against the rest)."""
-    per_class = []
+    per_class: list[dict[str, Any]] = []
     for code, name in enumerate(names):
         precision, recall, _ = precision_recall_curve(y_true == code, probability[:, code])
         per_class += thin(

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cauce import DataError
+from cauce import ConfigError, DataError
 from cauce.artifact import as_dates
-from cauce.config import ConfigError, DataParams, Params
+from cauce.config import DataParams, Params
 from cauce.files import stage_log, write_parquet
 from cauce.layout import RAW
 

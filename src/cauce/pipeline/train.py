@@ -25,7 +25,14 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from cauce.artifact import ModelInfo, SchemaColumn, Target, TrainingData, describe_target
+from cauce.artifact import (
+    FeatureKind,
+    ModelInfo,
+    SchemaColumn,
+    Target,
+    TrainingData,
+    describe_target,
+)
 from cauce.config import Params
 from cauce.files import atomic_directory, file_sha256, stage_log, write_json
 from cauce.layout import (
@@ -87,7 +94,7 @@ def build_pipeline(params: Params) -> Pipeline:
 
 def input_schema(params: Params, contract: Contract) -> list[SchemaColumn]:
     """What a caller must send: each feature's kind, type, and allowed codes or range."""
-    kinds = {
+    kinds: dict[str, FeatureKind] = {
         **dict.fromkeys(params.features.numeric, "numeric"),
         **dict.fromkeys(params.features.ordinal, "ordinal"),
         **dict.fromkeys(params.features.categorical, "categorical"),
@@ -112,7 +119,7 @@ def model_info(
     training target as the model learned it; `train_sha256`: the training split's hash)."""
     import skops
 
-    shares = np.bincount(y) / len(y) if target.classes else None
+    shares = np.bincount(y) / len(y) if target.classes else np.array([])
     return ModelInfo(
         estimator=type(pipeline[-1]).__name__,
         target=target,

@@ -17,9 +17,9 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 from pydantic import BaseModel, ConfigDict, Field
 
-from cauce import DataError
+from cauce import ConfigError, DataError
 from cauce.artifact import ColumnRule, plain_label
-from cauce.config import ConfigError, Params, parse_yaml
+from cauce.config import Params, parse_yaml
 from cauce.files import stage_log, write_json
 from cauce.layout import CONTRACT, RAW, VALIDATION_REPORT
 

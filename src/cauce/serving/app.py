@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from contextlib import asynccontextmanager
@@ -47,7 +48,7 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
 )
-from pydantic_core import core_schema
+from pydantic_core import ErrorDetails, core_schema
 from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
 from cauce import ModelFileError
@@ -145,12 +146,17 @@ def _integer(column: SchemaColumn) -> Any:
     """An integer column, checked in pydantic-core alone (no Python call per value): a
     number, then an integer within the bounds or one of the allowed codes."""
     allowed = column.allowed
+    rule: core_schema.CoreSchema
+    documented: dict[str, Any]
     if allowed is not None:
         rule = core_schema.literal_schema(list(allowed))
         documented = {"type": "integer", "enum": list(allowed)}
     else:
-        rule = core_schema.int_schema(ge=column.min, le=column.max)
-        bounds = {"minimum": column.min, "maximum": column.max}
+        # The whole numbers within the bounds (a bound of 0.5 admits 1 and up).
+        low = None if column.min is None else math.ceil(column.min)
+        high = None if column.max is None else math.floor(column.max)
+        rule = core_schema.int_schema(ge=low, le=high)
+        bounds = {"minimum": low, "maximum": high}
         documented = {"type": "integer"} | {k: v for k, v in bounds.items() if v is not None}
     checked = core_schema.chain_schema([_A_NUMBER, rule])
     return Annotated[
@@ -172,7 +178,8 @@ def record_type(schema: list[SchemaColumn]) -> type:
         if column.nullable:
             kind = kind | None
         fields[column.name] = kind
-    record = TypedDict("Record", fields)  # type: ignore[operator]
+    # Made at run time from the model's schema: no type checker can know its fields.
+    record = TypedDict("Record", fields)  # type: ignore[misc]
     record.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
     return record
 
@@ -181,7 +188,7 @@ def record_type(schema: list[SchemaColumn]) -> type:
 _NOT_A_RECORD = "Input should be a valid dictionary or instance of Record"
 
 
-def _problem(error: dict[str, Any]) -> dict[str, Any]:
+def _problem(error: ErrorDetails) -> dict[str, Any]:
     location = error["loc"]
     where = "records" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in location)
     if error["type"] == "missing":
@@ -199,7 +206,7 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
     served.verify()  # before anything listens: a bad file stops the server at once
     info, target = served.info, served.info.target
     record = record_type(info.input_schema)
-    adapter = TypeAdapter(list[record])
+    adapter = TypeAdapter(list[record])  # type: ignore[valid-type]
     state: dict[str, Any] = {}  # "model" once loaded: /ready answers 503 until then
     name = info.name
     answers = _predictions(target)
