@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cauce import ExitCode
+from cauce import ExitCode, periods
 from cauce.config import DEFAULT_PARAMS, load_params
 from cauce.entry import run_command
+from cauce.events import EVENTS
 from cauce.layout import MONITOR_REPORTS, SCORED, SERVING_MODEL
 from cauce.metrics import TASKS
 
@@ -59,29 +60,20 @@ def seconds(text: str) -> float:
     return value
 
 
-def year(text: str) -> int:
-    if not re.fullmatch(r"\d{4}", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a year like 2018")
-    return int(text)
+def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser that raises ValueError with the message to show."""
 
-
-@dataclass(frozen=True)
-class Years:
-    """--years: years of data.source; none listed means the newest (`latest`)."""
-
-    text: str
-    values: tuple[int, ...]
-
-    @classmethod
-    def parse(cls, text: str) -> Years:
-        if text == "latest":
-            return cls(text, ())
+    def check(text: str) -> Any:
         try:
-            return cls(text, tuple(year(part.strip()) for part in text.split(",")))
-        except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r}: give years like 2018, 2016,2017 or latest"
-            ) from None
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return check
+
+
+year = _argument(periods.year)
+years = _argument(periods.Years.parse)
 
 
 @dataclass(frozen=True)
@@ -225,7 +217,7 @@ COMMANDS = {
             Option(
                 "--years",
                 "or years of data.source: e.g. 2018, 2016,2017, or latest",
-                type=Years.parse,
+                type=years,
             ),
             STAGE_OPTION,
             MODEL_DIR,
@@ -267,11 +259,7 @@ COMMANDS = {
         "cauce.ops.notify:run",
         "send an event to the configured webhooks",
         (
-            Option(
-                "--event",
-                "drift, contract-breach, release, promotion, hold, deploy, rollback or scored",
-                required=True,
-            ),
+            Option("--event", "what happened: " + ", ".join(EVENTS), required=True),
             Option("--title", "one line saying what happened", required=True),
             Option(
                 "--body-file",

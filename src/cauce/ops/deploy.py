@@ -43,8 +43,8 @@ from cauce.profile import FEATURE_PROFILE, FeatureProfile, read_feature_profile
 if TYPE_CHECKING:
     import pandas as pd
 
-    from cauce.cli import Years
     from cauce.monitoring.monitor import Watched
+    from cauce.periods import Years
 
 
 class DeployTargetError(UsageError):
@@ -103,7 +103,7 @@ def package(
     from cauce.ops.gate import Evidence
     from cauce.ops.model_card import model_card
 
-    name = version.rpartition("@")[2]
+    name = registry.version_of(version)
     ref = f"{registry.MODEL}@{name}"
     directory = registry.fetch(name, out)
     # The version's own metrics, as committed with it.
@@ -176,7 +176,7 @@ def score(
     if model_dir is not None:
         directory, name = model_dir, f"{model_dir} (this checkout)"
     elif version is not None:
-        name = version.rpartition("@")[2]
+        name = registry.version_of(version)
         directory = packaged(params, name)
     else:
         name, directory = staged(params, stage or registry.PRODUCTION)
@@ -195,7 +195,7 @@ def staged(params: Params, stage: str) -> tuple[str, Path]:
     ref = registry.production_version(stage)
     if ref is None:
         raise UsageError(f"no version is in stage {stage!r}: run cauce release first")
-    version = ref.rpartition("@")[2]
+    version = registry.version_of(ref)
     return version, packaged(params, version, stage)
 
 

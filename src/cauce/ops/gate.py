@@ -107,7 +107,7 @@ def score_version(version_ref: str, params: Params) -> tuple[dict[str, Any], dic
     from cauce.pipeline.evaluate import measure
 
     with tempfile.TemporaryDirectory() as folder:
-        fetched = registry.fetch(version_ref.rpartition("@")[2], Path(folder) / "model")
+        fetched = registry.fetch(registry.version_of(version_ref), Path(folder) / "model")
         pipeline = load_model(fetched / MODEL_FILE.name)
     test = pd.read_parquet(TEST_SPLIT)
     # Judged as this PR's model is: its labels and threshold, on its test split.

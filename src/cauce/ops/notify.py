@@ -38,19 +38,10 @@ import httpx
 
 from cauce import ConfigError, ExternalError, UsageError
 from cauce.config import NotifyParams, Params
+from cauce.events import EVENTS
 from cauce.files import write_json
 from cauce.layout import NOTIFICATIONS
 
-EVENTS = (
-    "drift",
-    "contract-breach",
-    "release",
-    "promotion",
-    "hold",
-    "deploy",
-    "rollback",
-    "scored",
-)
 SLACK_URL = "CAUCE_SLACK_WEBHOOK_URL"
 WEBHOOK_URL = "CAUCE_WEBHOOK_URL"
 WEBHOOK_SECRET = "CAUCE_WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a secret

@@ -18,6 +18,13 @@ from cauce.ops import lock
 log = logging.getLogger("cauce")
 
 MODEL = "model"
+
+
+def version_of(ref: str) -> str:
+    """The version a reference names: `model@v0.2.0` → `v0.2.0`; a bare version as it is."""
+    return ref.rpartition("@")[2]
+
+
 PRODUCTION = "prod"
 STAGING = "staging"
 Level = Literal["major", "minor", "patch"]

@@ -349,7 +349,7 @@ def rollback(to: str | None = None) -> int:
     current = registry.production_version()
     if current is None:
         raise ReleaseError("no version is in production: nothing to roll back")
-    current_version = current.rpartition("@")[2]
+    current_version = registry.version_of(current)
     if to is None:
         earlier = [v for v in registry.stage_history(PRODUCTION) if v != current_version]
         if not earlier:
