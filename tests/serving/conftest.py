@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from cauce import ExitCode
 from cauce.fastpath import write_beside
 from cauce.files import file_sha256, write_json
 from cauce.layout import FAST_MODEL, SERVING_INFO
+from cauce.serving.smoke import wait_until_ready
 from tests.conftest import (
     ROOT,
     SOURCE,
@@ -86,17 +86,10 @@ def served_url(packaged_model, tmp_path_factory) -> Iterator[str]:
             command, cwd=ROOT, env=tool_environment(home), stdout=log, stderr=subprocess.STDOUT
         )
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"cauce serve did not become ready:\n{log_file.read_text()}")
-            time.sleep(0.2)
+        client = httpx.Client(base_url=url, timeout=5)
+        if not wait_until_ready(client, 60, alive=lambda: server.poll() is None):
+            server.kill()
+            pytest.fail(f"cauce serve did not become ready:\n{log_file.read_text()}")
         try:
             yield url
         finally:

@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 
 import httpx
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 from cauce import ExitCode
 from cauce.model import load_model
 from cauce.serving.app import ModelIntegrityError, ServedModel
+from cauce.serving.smoke import wait_until_ready
 from tests.conftest import ROOT
 from tests.serving.conftest import free_port
 
@@ -36,16 +36,7 @@ def api(repository):
         text=True,
     )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if client.get("/ready").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None, server.stdout.read()
-        time.sleep(0.3)
-    else:
+    if not wait_until_ready(client, 90, alive=lambda: server.poll() is None):
         server.kill()
         pytest.fail(f"the API did not become ready:\n{server.stdout.read()}")
     yield client

@@ -4,8 +4,6 @@ with the pydantic form of the same rules, so this test is what holds the two tog
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +12,7 @@ from cauce.config import ServeParams
 from cauce.pipeline.validate import check, load_contract
 from cauce.serving.app import ServedModel, create_app
 from cauce.serving.batch import REASON, Model, judge
+from cauce.serving.smoke import wait_until_ready
 from tests.conftest import ROOT
 
 # Each row breaks one rule of one column (or none), as the contract words it.
@@ -53,10 +52,7 @@ def rows(source_2015) -> pd.DataFrame:
 def api(packaged_model):
     served = ServedModel.from_directory(packaged_model, "v0.1.0")
     with TestClient(create_app(served, ServeParams(max_rows=10, max_body_bytes=10**6))) as client:
-        deadline = time.monotonic() + 60
-        while client.get("/ready").status_code != 200:
-            assert time.monotonic() < deadline, "the model did not load"
-            time.sleep(0.1)
+        assert wait_until_ready(client, 60), "the model did not load"
         yield client
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -35,18 +36,29 @@ def valid_record(schema: list[dict[str, Any]]) -> dict[str, Any]:
     return record
 
 
-def run(url: str, version: str | None = None, wait: float = 60) -> int:
-    client = httpx.Client(base_url=url.rstrip("/"), timeout=10)
+def wait_until_ready(
+    client: httpx.Client, wait: float, alive: Callable[[], bool] = lambda: True
+) -> bool:
+    """Ask `client`'s /ready until it answers 200 (True), or until `wait` seconds passed or
+    `alive()` says the server is gone (False). The one wait for the API: the smoke test's,
+    the tests', a deploy's."""
     deadline = time.monotonic() + wait
-    while True:
+    while alive():
         try:
             if client.get("/ready").status_code == 200:
-                break
-        except httpx.TransportError:
+                return True
+        except httpx.TransportError:  # not listening yet
             pass
         if time.monotonic() > deadline:
-            raise SmokeTestError(f"{url}/ready did not answer 200 within {wait:g} s")
-        time.sleep(0.5)
+            return False
+        time.sleep(0.2)
+    return False
+
+
+def run(url: str, version: str | None = None, wait: float = 60) -> int:
+    client = httpx.Client(base_url=url.rstrip("/"), timeout=10)
+    if not wait_until_ready(client, wait):
+        raise SmokeTestError(f"{url}/ready did not answer 200 within {wait:g} s")
     try:
         return _check(client, url, version)
     except httpx.TransportError as error:  # it was ready, then went away
