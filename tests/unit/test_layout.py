@@ -140,8 +140,9 @@ def test_the_committed_dvc_lock_is_current_for_this_code():
 @pytest.mark.parametrize(
     ("room", "must_not_reach"),
     [
-        ("cauce.pipeline", ("ops", "serving")),
-        ("cauce.serving", ("ops", "pipeline")),
+        ("cauce.pipeline", ("ops", "serving", "monitoring")),
+        ("cauce.serving", ("ops", "pipeline", "monitoring")),
+        ("cauce.monitoring", ("ops", "pipeline", "serving")),
     ],
 )
 def test_a_room_imports_the_core_and_not_a_sibling_room(room, must_not_reach):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cauce import UsageError
+from cauce import ExitCode, UsageError
 from cauce.artifact import ModelInfo, Target
 from cauce.config import Params
 from cauce.files import atomic_directory, write_json, write_text
@@ -36,7 +36,6 @@ from cauce.progress import phase
 
 log = logging.getLogger("cauce")
 
-NO_DRIFT, DRIFT, CONTRACT_BREACH = 0, 3, 4
 MIN_LABELLED_ROWS = 200  # fewer labelled rows give no useful performance interval
 
 
@@ -67,7 +66,7 @@ def run(
         print(f"{batch_name} breaks the data contract: not judged for drift")
         for violation in violations:
             print(f"  - {violation['message']}")
-        return CONTRACT_BREACH
+        return ExitCode.CONTRACT_BREACH
     profile = ReferenceProfile.read(
         watched.directory / REFERENCE_PROFILE.name, f"is {watched.directory} a model directory?"
     )
@@ -111,7 +110,7 @@ def run(
         f"({len(batch):,} rows of {batch_name} against {watched.name}); "
         f"report {out / DRIFT_PAGE.name}"
     )
-    return DRIFT if record["decision"] == "drift" else NO_DRIFT
+    return ExitCode.DRIFT if record["decision"] == "drift" else ExitCode.OK
 
 
 def _performance(
