@@ -150,7 +150,12 @@ def rank_sum_p(reference: np.ndarray, current: np.ndarray) -> float:
 
 
 def holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjustment: family-wise error control across the features."""
+    """Holm's step-down adjustment: family-wise error control across the features.
+
+    Our own eight lines: scipy offers only false-discovery-rate corrections
+    (false_discovery_control), and statsmodels' multipletests, the usual home of Holm's,
+    would add a large dependency for it. tests/monitoring checks it against Holm's
+    definition."""
     order = np.argsort(p_values)
     m = len(p_values)
     adjusted = np.empty(m)

@@ -3,7 +3,7 @@
 One event (drift, a contract breach, a release, a promotion, a hold, a deploy, a
 rollback, a batch scored) goes to every receiver the environment configures: a Slack
 incoming webhook (CAUCE_SLACK_WEBHOOK_URL) and a generic JSON receiver signed the
-Standard Webhooks way (CAUCE_WEBHOOK_URL with CAUCE_WEBHOOK_SECRET,
+Standard Webhooks way with the standard's own library (CAUCE_WEBHOOK_URL with CAUCE_WEBHOOK_SECRET,
 https://www.standardwebhooks.com). The URLs and the secret are repository secrets in
 Actions: they are read from the environment only and never written or printed; logs and
 errors name the receiver's kind.
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from standardwebhooks.webhooks import Webhook
 
 from cauce import ConfigError, ExternalError, UsageError
 from cauce.config import NotifyParams, Params
@@ -64,7 +63,7 @@ class Receiver:
 
     kind: str  # "slack" or "webhook"
     url: str = field(repr=False)
-    key: bytes | None = field(default=None, repr=False)  # the generic receiver's signing key
+    signer: Webhook | None = field(default=None, repr=False)  # the generic receiver's
 
     def body(self, message: dict[str, Any]) -> bytes:
         payload = slack_payload(message["data"]) if self.kind == "slack" else message
@@ -73,8 +72,13 @@ class Receiver:
     def headers(self, message_id: str, body: bytes) -> dict[str, str]:
         """Signed afresh on each attempt: receivers refuse a stale webhook-timestamp."""
         headers = {"content-type": "application/json"}
-        if self.key is not None:
-            headers |= signature_headers(self.key, message_id, int(time.time()), body)
+        if self.signer is not None:
+            now = datetime.now(UTC).replace(microsecond=0)  # the header is whole seconds
+            headers |= {
+                "webhook-id": message_id,
+                "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": self.signer.sign(message_id, now, body),
+            }
         return headers
 
 
@@ -132,7 +136,8 @@ def configured_receivers(environ: Mapping[str, str]) -> list[Receiver]:
         secret = environ.get(WEBHOOK_SECRET)
         if not secret:
             raise ConfigError(f"{WEBHOOK_URL} is set but {WEBHOOK_SECRET} is not: never unsigned")
-        receivers.append(Receiver("webhook", _checked_url(WEBHOOK_URL, url), signing_key(secret)))
+        signer = Webhook(signing_key(secret))
+        receivers.append(Receiver("webhook", _checked_url(WEBHOOK_URL, url), signer))
     return receivers
 
 
@@ -147,7 +152,9 @@ def _checked_url(variable: str, value: str) -> str:
 
 
 def signing_key(secret: str) -> bytes:
-    """The HMAC key of a Standard Webhooks secret: the base64 after `whsec_`."""
+    """The HMAC key of a Standard Webhooks secret: the base64 after `whsec_`. Checked here,
+    more strictly than the library does (it pads and decodes what it is given), so that a
+    secret pasted wrong is named at once instead of signing with the wrong key."""
     try:
         key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
     except binascii.Error:
@@ -155,17 +162,6 @@ def signing_key(secret: str) -> bytes:
     if not secret.startswith(SECRET_PREFIX) or not key:
         raise ConfigError(f"{WEBHOOK_SECRET} is not {SECRET_PREFIX} followed by base64")
     return key
-
-
-def signature_headers(key: bytes, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """Standard Webhooks headers: HMAC-SHA256 over `id.timestamp.body`."""
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return {
-        "webhook-id": message_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": f"v1,{signature}",
-    }
 
 
 def event_message(
@@ -231,7 +227,11 @@ def deliver(
     body: bytes,
     settings: NotifyParams,
 ) -> dict[str, Any]:
-    """POST the same id and body until the receiver takes it, refuses it, or attempts run out."""
+    """POST the same id and body until the receiver takes it, refuses it, or attempts run out.
+
+    A loop of its own rather than a retry library: the wait comes from the answer itself
+    (Retry-After, capped) or the backoff, and the record needs each attempt's status; both
+    would be callbacks around a library's loop longer than this one."""
     for attempt in range(1, settings.attempts + 1):
         asked: float | None = None
         try:
