@@ -227,6 +227,12 @@ COMMANDS = {
                 default=MONITOR_REPORTS,
                 type=Path,
             ),
+            Option(
+                "--outcome",
+                "append verdict=none|drift|contract-breach to this file (e.g. $GITHUB_OUTPUT) "
+                "and exit 0 for every verdict",
+                type=Path,
+            ),
         ),
     ),
     "score": Command(

@@ -154,3 +154,17 @@ def test_a_report_directory_holding_other_files_is_refused(checkout, cauce):
     assert "--out elsewhere: holds files that are not a drift report (notes.txt)" in result.err
     assert [path.name for path in (checkout / "elsewhere").iterdir()] == ["notes.txt"]
     assert (checkout / "elsewhere/notes.txt").read_text() == "mine"
+
+
+def test_with_an_outcome_file_the_verdict_is_written_and_every_verdict_exits_0(checkout, cauce):
+    """What monitor.yml branches on: `--outcome "$GITHUB_OUTPUT"`; a batch that cannot be
+    judged still fails."""
+    outcome = checkout / "github-output"
+    breach = BREACHES["unknown-code"][0](checkout)
+    calm = cauce(checkout, "monitor", "--batch", "test.parquet", *MODEL, "--outcome", outcome.name)
+    broken = cauce(checkout, "monitor", "--batch", breach, *MODEL, "--outcome", outcome.name)
+    assert (calm.code, broken.code) == (ExitCode.OK, ExitCode.OK), calm.err + broken.err
+    assert outcome.read_text() == "verdict=none\nverdict=contract-breach\n"
+    missing = cauce(checkout, "monitor", "--batch", "gone.csv", *MODEL, "--outcome", outcome.name)
+    assert missing.code == ExitCode.DATA
+    assert outcome.read_text().count("verdict=") == 2

@@ -36,6 +36,13 @@ from cauce.progress import phase
 
 log = logging.getLogger("cauce")
 
+# Each exit code of a judged batch, as the workflows and the alerts name it (the drift and
+# contract-breach events of cauce notify).
+VERDICTS = {
+    ExitCode.OK: "none",
+    ExitCode.DRIFT: "drift",
+    ExitCode.CONTRACT_BREACH: "contract-breach",
+}
 MIN_LABELLED_ROWS = 200  # fewer labelled rows give no useful performance interval
 
 

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cauce import UsageError, tools
+from cauce import ExitCode, UsageError, tools
 from cauce.artifact import ModelInfo
 from cauce.config import Params
 from cauce.files import file_sha256, read_model_json, write_json, write_text
@@ -214,9 +214,13 @@ def monitor(
     stage: str | None = None,
     model_dir: Path | None = None,
     out: Path = MONITOR_REPORTS,
+    outcome: Path | None = None,
 ) -> int:
     """`cauce monitor`: a batch (a file or URL, or years of data.source) against the
-    model in `stage` (prod by default) or in `model_dir`; exit 0, 3 (drift) or 4."""
+    model in `stage` (prod by default) or in `model_dir`; exit 0, 3 (drift) or 4. With
+    `outcome` (a workflow's $GITHUB_OUTPUT), the verdict is appended to it as
+    `verdict=none|drift|contract-breach` and every verdict exits 0: the workflow branches
+    on the verdict, and fails only when the monitor could not judge."""
     from cauce.monitoring import monitor as watch
     from cauce.pipeline import ingest
 
@@ -230,7 +234,12 @@ def monitor(
     elif years is not None:
         frame, found = _years(params, years)
         name = f"{params.data.source} year {', '.join(map(str, found))}"
-    return watch.run(params, watched, frame, name, _breaches(params, frame), out)
+    code = watch.run(params, watched, frame, name, _breaches(params, frame), out)
+    if outcome is None:
+        return code
+    with outcome.open("a", encoding="utf-8") as lines:
+        lines.write(f"verdict={watch.VERDICTS[ExitCode(code)]}\n")
+    return ExitCode.OK
 
 
 def _breaches(params: Params, frame: pd.DataFrame) -> list[dict]:
