@@ -72,7 +72,8 @@ def app_from_environment():
     """The app `cauce serve` serves, for uvicorn's --factory: what each of several workers
     builds for itself."""
     from cauce.config import load_params
-    from cauce.serving.app import ServedModel, create_app
+    from cauce.serving.app import create_app
+    from cauce.serving.served import ServedModel
 
     served = ServedModel.from_directory(Path(os.environ[MODEL_DIR]))
     return create_app(served, load_params().serve)

@@ -16,7 +16,7 @@ import pytest
 
 from cauce import ExitCode
 from cauce.model import load_model
-from cauce.serving.app import ModelIntegrityError, ServedModel
+from cauce.serving.served import ModelIntegrityError, ServedModel
 from cauce.serving.smoke import wait_until_ready
 from tests.conftest import ROOT
 from tests.serving.conftest import free_port

@@ -16,7 +16,8 @@ import jsonschema
 import pytest
 
 from cauce.config import ServeParams
-from cauce.serving.app import ServedModel, create_app
+from cauce.serving.app import create_app
+from cauce.serving.served import ServedModel
 
 ROUTES = {
     ("/health", "get"): {"200"},

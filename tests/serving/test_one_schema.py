@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 
 from cauce.config import ServeParams
 from cauce.pipeline.validate import check, load_contract
-from cauce.serving.app import ServedModel, create_app
+from cauce.serving.app import create_app
 from cauce.serving.batch import REASON, Model, judge
+from cauce.serving.served import ServedModel
 from cauce.serving.smoke import wait_until_ready
 from tests.conftest import ROOT
 

@@ -13,7 +13,7 @@ import pytest
 from cauce.fastpath import FastModel, write_beside
 from cauce.files import file_sha256, write_json
 from cauce.layout import FAST_MODEL, SERVING_INFO
-from cauce.serving.app import ServedModel
+from cauce.serving.served import ServedModel
 from tests.conftest import small_model
 
 
@@ -64,7 +64,7 @@ def test_a_fast_form_that_is_not_the_packaged_one_is_derived_again(
         write_json(directory / SERVING_INFO, info | {"fast_model_sha256": file_sha256(fast_file)})
     else:
         (directory / SERVING_INFO).unlink()
-    with caplog.at_level(logging.WARNING, logger="cauce.serving.app"):
+    with caplog.at_level(logging.WARNING, logger="cauce.serving.served"):
         model = ServedModel.from_directory(directory).load(packaged_fast_model=True)
     assert isinstance(model, FastModel)
     assert model.pipeline is not None  # derived from the pipeline, not read from the file

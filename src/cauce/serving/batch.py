@@ -147,8 +147,7 @@ class Model:
 
     @classmethod
     def from_directory(cls, directory: Path, version: str, id_column: str) -> Model:
-        # Imported here: Dask workers import this module for `judge`, and need no web app.
-        from cauce.serving.app import ServedModel
+        from cauce.serving.served import ServedModel
 
         served = ServedModel.from_directory(directory, version)
         served.verify()
