@@ -275,6 +275,22 @@ COMMANDS = {
             Option("--link", "where to read more, e.g. the issue or the workflow run"),
         ),
     ),
+    "retrain-body": Command(
+        "cauce.ops.retrain:body",
+        "print the retraining pull request's text (retrain.yml)",
+        (
+            Option("--window", "what cauce train-window printed", required=True),
+            Option("--base", "the branch the pull request merges into", required=True),
+            Option(
+                "--token",
+                "which token opens it: app, pr or default",
+                required=True,
+                choices=("app", "pr", "default"),
+            ),
+            Option("--monitor-run", "the monitor run whose drift report asked for it"),
+        ),
+        needs_params=False,
+    ),
     "train-window": Command(
         "cauce.ops.retrain:window",
         "widen data.train_years to newer years",

@@ -55,3 +55,19 @@ def test_the_window_never_narrows(checkout, capsys):
     assert main(["train-window", "--through", "2016"]) == ExitCode.USAGE
     assert "the window only widens" in capsys.readouterr().err
     assert train_years(checkout) == [2015, 2016, 2017]
+
+
+def test_the_pull_requests_text_carries_the_window_the_token_and_the_drift_report(tmp_path):
+    from cauce.ops.retrain import pull_request_body
+
+    report = tmp_path / "drift.md"
+    report.write_text("## Drift report: batch\n\n| AGEP | numeric |\n", encoding="utf-8")
+    window = "data.train_years: [2015] → [2015, 2016]"
+    text = pull_request_body(window, "main", "default", "4242", report)
+    assert text.startswith(f"## Retraining on newer data\n\n`{window}` (see the params diff).")
+    assert "against `main` like any experiment." in text
+    assert "**Only the default GITHUB_TOKEN was available**" in text
+    assert "### What the monitor found (run 4242)\n\n#### Drift report: batch\n" in text
+    scheduled = pull_request_body(window, "main", "app", None, tmp_path / "absent.md")
+    assert "Opened with the cauce GitHub App's token" in scheduled
+    assert scheduled.endswith("Scheduled retraining: no drift report asked for it.\n")

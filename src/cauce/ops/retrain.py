@@ -9,10 +9,14 @@ comments and its form.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import Literal
+
 from cauce import UsageError
 from cauce.config import Params
 from cauce.files import write_text
-from cauce.layout import PARAMS
+from cauce.layout import DRIFT_SUMMARY, PARAMS
 from cauce.params_file import in_dvc_form
 from cauce.pipeline.ingest import read_source, years_of
 
@@ -44,4 +48,47 @@ def window(params: Params, through: int | None = None) -> int:
     text = in_dvc_form(PARAMS.read_text(encoding="utf-8"), [f"data.train_years=[{listed}]"])
     write_text(PARAMS, text)
     print(f"data.train_years: {data.train_years} → {wanted}")
+    return 0
+
+
+TokenKind = Literal["app", "pr", "default"]
+# What the token that opens the retraining PR means for its checks (docs/operate.md).
+TOKEN_NOTES: dict[TokenKind, str] = {
+    "app": "Opened with the cauce GitHub App's token: the checks start by themselves.",
+    "pr": "Opened with the CAUCE_PR_TOKEN secret: the checks start by themselves.",
+    "default": (
+        "**Only the default GITHUB_TOKEN was available**, and GitHub starts no workflow for a "
+        "pull request it opens: this PR's checks will not run by themselves. Close and reopen "
+        "it to start them, and configure the cauce GitHub App or a CAUCE_PR_TOKEN secret "
+        "(docs/operate.md)."
+    ),
+}
+
+
+def pull_request_body(
+    window: str, base: str, token: TokenKind, monitor_run: str | None, report: Path = DRIFT_SUMMARY
+) -> str:
+    """The retraining PR's text: the window's change, which token opened it, and the drift
+    report that asked for it (its headings moved under this one's), if one did."""
+    lines = [
+        "## Retraining on newer data",
+        "",
+        f"`{window}` (see the params diff). The pipeline was reproduced; the checks",
+        f"and the gate judge the new model against `{base}` like any experiment.",
+        "",
+        TOKEN_NOTES[token],
+        "",
+    ]
+    if report.exists():
+        found = report.read_text(encoding="utf-8")
+        lines += [f"### What the monitor found (run {monitor_run})", ""]
+        lines += [re.sub(r"^## ", "#### ", line) for line in found.splitlines()]
+    else:
+        lines.append("Scheduled retraining: no drift report asked for it.")
+    return "\n".join(lines) + "\n"
+
+
+def body(window: str, base: str, token: TokenKind, monitor_run: str | None = None) -> int:
+    """`cauce retrain-body`: the retraining PR's text, on stdout (retrain.yml)."""
+    print(pull_request_body(window, base, token, monitor_run), end="")
     return 0
