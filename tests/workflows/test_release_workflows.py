@@ -166,21 +166,26 @@ def test_a_rollback_deploys_the_older_version_rebuilt_from_its_commit(
     assert any(line.endswith("serving/model/model.skops") for line in files)
 
 
-@pytest.mark.usefixtures("second_release")
-def test_a_dispatch_deploys_the_version_and_stage_asked_for(main, tmp_path):
+def dispatch_canary(main: Workspace, scratch, extra_env: dict[str, str] | None = None):
+    """deploy.yml dispatched by hand for v0.2.0 as canary, in a repository where attestations
+    are not available (which turns them off, supply-chain.md), on a runner whose DVC cache
+    has the version (main's): fetched, not rebuilt."""
     event = {"inputs": {"version": "v0.2.0", "stage": "canary"}, "repository": OWNER}
-    # A repository where attestations are not available turns them off (supply-chain.md).
-    variables = {"CAUCE_ATTEST": "false"}
-    # A runner with a DVC cache that has the version (main's): fetched, not rebuilt.
-    run = rehearse(
+    return rehearse(
         main,
-        tmp_path,
+        scratch,
         "deploy.yml",
         "workflow_dispatch",
         event,
-        variables=variables,
+        variables={"CAUCE_ATTEST": "false"},
         dvc_cache=main.path / ".dvc/cache",
+        extra_env=extra_env,
     )
+
+
+@pytest.mark.usefixtures("second_release")
+def test_a_dispatch_deploys_the_version_and_stage_asked_for(main, tmp_path):
+    run = dispatch_canary(main, tmp_path)
     assert run.result.returncode == 0, run.output[-4000:]
     assert "is in no DVC cache or remote here" not in run.output
     assert [tag for tag, _ in pushed(run)] == [f"{IMAGE}:v0.2.0", f"{IMAGE}:canary"]
@@ -192,18 +197,8 @@ def test_a_dispatch_deploys_the_version_and_stage_asked_for(main, tmp_path):
 
 @pytest.mark.usefixtures("second_release")
 def test_a_deploy_whose_smoke_test_fails_leaves_the_stage_tag_where_it_was(main, tmp_path):
-    event = {"inputs": {"version": "v0.2.0", "stage": "canary"}, "repository": OWNER}
     # The image built serves another version than it was built for: the smoke test says so.
-    run = rehearse(
-        main,
-        tmp_path,
-        "deploy.yml",
-        "workflow_dispatch",
-        event,
-        variables={"CAUCE_ATTEST": "false"},
-        dvc_cache=main.path / ".dvc/cache",
-        extra_env={"CAUCE_STANDIN_IMAGE_VERSION": "v0.0.9"},
-    )
+    run = dispatch_canary(main, tmp_path, extra_env={"CAUCE_STANDIN_IMAGE_VERSION": "v0.0.9"})
     assert run.result.returncode != 0
     assert "Failure - Main Smoke test the image" in run.output
     assert "http://127.0.0.1:8000 serves version 'v0.0.9', not 'v0.2.0'" in run.output

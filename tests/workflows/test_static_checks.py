@@ -48,14 +48,20 @@ def test_pre_commit_passes_on_the_repository(repository):
         ), f"{hook} did not run and pass:\n{result.stdout}"
 
 
-@pytest.mark.rehearsal
-def test_a_staged_lint_error_is_rejected(repository):
+def pre_commit_on_a_staged_file(repository: Workspace, code: str) -> subprocess.CompletedProcess:
+    """`pre-commit run` with src/cauce/careless.py holding `code` staged; then it is gone."""
     bad = repository.path / "src/cauce/careless.py"
-    bad.write_text("def broken():\n    return undefined_name\n", encoding="utf-8")
+    bad.write_text(code, encoding="utf-8")
     repository.run("git", "add", str(bad))
     result = repository.run(str(BIN / "pre-commit"), "run", check=False)
     repository.run("git", "reset", "-q", "--", str(bad))
     bad.unlink()
+    return result
+
+
+@pytest.mark.rehearsal
+def test_a_staged_lint_error_is_rejected(repository):
+    result = pre_commit_on_a_staged_file(repository, "def broken():\n    return undefined_name\n")
     assert result.returncode == 1
     assert "- hook id: ruff-check" in result.stdout
     assert "F821 Undefined name `undefined_name`" in result.stdout
@@ -63,12 +69,7 @@ def test_a_staged_lint_error_is_rejected(repository):
 
 @pytest.mark.rehearsal
 def test_a_staged_type_error_is_rejected(repository):
-    bad = repository.path / "src/cauce/careless.py"
-    bad.write_text('def count() -> int:\n    return "three"\n', encoding="utf-8")
-    repository.run("git", "add", str(bad))
-    result = repository.run(str(BIN / "pre-commit"), "run", check=False)
-    repository.run("git", "reset", "-q", "--", str(bad))
-    bad.unlink()
+    result = pre_commit_on_a_staged_file(repository, 'def count() -> int:\n    return "three"\n')
     assert result.returncode == 1
     assert "- hook id: mypy" in result.stdout
     assert 'careless.py:2: error: Incompatible return value type (got "str", expected "int")' in (

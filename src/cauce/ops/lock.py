@@ -116,6 +116,12 @@ def compare(
     return sorted(found, key=lambda d: (kinds[d.kind], stages[d.stage], d.path))
 
 
+def _pipeline() -> dict[str, Any]:
+    """dvc.yaml, as written."""
+    loaded: dict[str, Any] = yaml.safe_load(PIPELINE.read_text(encoding="utf-8"))
+    return loaded
+
+
 def pipeline_outputs(dvc_yaml: dict[str, Any]) -> set[str]:
     """Every path a stage writes (outs, metrics, plots)."""
     paths: set[str] = set()
@@ -165,7 +171,7 @@ def require_current() -> None:
     Only dependencies that live in git are compared (code, params, the source data):
     outputs of other stages are skipped, since CI may not have them yet.
     """
-    outputs = pipeline_outputs(yaml.safe_load(PIPELINE.read_text(encoding="utf-8")))
+    outputs = pipeline_outputs(_pipeline())
     problems = status_problems(_status(), skip=outputs, only="changed deps")
     if problems:
         raise StaleLockError(
@@ -188,7 +194,7 @@ def require_outputs_of(rev: str = "HEAD") -> None:
     status = _status()
     # An output that another stage reads (models, for evaluate) is judged once, as an
     # output: after a merge it is stale, and the remedy is dvc checkout, not dvc repro.
-    outputs = pipeline_outputs(yaml.safe_load(PIPELINE.read_text(encoding="utf-8")))
+    outputs = pipeline_outputs(_pipeline())
     dirty = tools.run(
         "git", "status", "--porcelain", "--", str(PARAMS), str(PIPELINE), str(CONTRACT)
     ).stdout.splitlines()
@@ -228,7 +234,7 @@ def uncommitted_pipeline_files() -> list[str]:
     """The files git keeps that the pipeline is made of (dvc.yaml, dvc.lock, params.yaml,
     every stage's dependencies that are not another stage's output) and that differ from
     HEAD, as `git status` names them."""
-    pipeline = yaml.safe_load(PIPELINE.read_text(encoding="utf-8"))
+    pipeline = _pipeline()
     outputs = pipeline_outputs(pipeline)
     deps = {
         dep
