@@ -72,7 +72,7 @@ def test_no_stage_depends_on_the_cli_or_an_upper_room(name):
     upper = sorted(
         path
         for path in command_modules(STAGES[name])
-        if path == "src/cauce/cli.py" or path.split("/")[2] in ("ops", "serving", "monitoring")
+        if path.split("/")[2] in ("cli", "ops", "serving", "monitoring")
     )
     assert upper == []
 
@@ -140,19 +140,71 @@ def test_the_committed_dvc_lock_is_current_for_this_code():
 @pytest.mark.parametrize(
     ("room", "must_not_reach"),
     [
-        ("cauce.pipeline", ("ops", "serving", "monitoring")),
-        ("cauce.serving", ("ops", "pipeline", "monitoring")),
-        ("cauce.monitoring", ("ops", "pipeline", "serving")),
+        ("cauce.pipeline", ("cli", "ops", "serving", "monitoring")),
+        ("cauce.serving", ("cli", "ops", "pipeline", "monitoring")),
+        ("cauce.monitoring", ("cli", "ops", "pipeline", "serving")),
+        ("cauce.ops", ("cli",)),
     ],
 )
 def test_a_room_imports_the_core_and_not_a_sibling_room(room, must_not_reach):
-    """Only ops/ drives the other rooms; the HTTP app runs without git, DVC or GTO."""
+    """Only ops/ drives the other rooms, and no room reaches the CLI above them all; the
+    HTTP app runs without git, DVC or GTO."""
     package = SRC / Path(*room.split("."))
     modules = [f"{room}.{file.stem}" for file in package.glob("*.py") if file.stem != "__init__"]
     for module in modules:
         reached = closure(module)
         crossing = sorted(f for f in reached if f.split("/")[2] in must_not_reach)
         assert crossing == [], f"{module} imports {crossing}"
+
+
+ROOMS = ("pipeline", "ops", "serving", "monitoring")
+# The stages' own door, which DVC runs: like the CLI, it prints errors and gives exit codes.
+DOORS = {"src/cauce/pipeline/__main__.py"}
+
+
+def terminal_uses(file: Path) -> list[tuple[int, str]]:
+    """Where `file` prints, writes to stdout, exits, or names an exit code: (line, what)."""
+    found = []
+    for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+        said = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            said = "print()" if node.func.id == "print" else None
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == "sys" and node.attr in ("stdout", "exit"):
+                said = f"sys.{node.attr}"
+        elif isinstance(node, ast.Name | ast.alias):
+            name = node.id if isinstance(node, ast.Name) else node.name
+            said = "ExitCode" if name == "ExitCode" else None
+        if said:
+            found.append((getattr(node, "lineno", 0), said))
+    return found
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_no_room_prints_or_decides_an_exit_code(room):
+    """A room returns typed results or raises the one error tree; the CLI alone prints
+    them and maps them to exit codes (progress and notes go to the log, on stderr)."""
+    files = sorted((SRC / "cauce" / room).glob("*.py"))
+    assert files
+    found = [
+        f"{file.relative_to(ROOT)}:{line}: {said}"
+        for file in files
+        if file.relative_to(ROOT).as_posix() not in DOORS
+        for line, said in terminal_uses(file)
+    ]
+    assert found == []
+
+
+def test_the_check_of_terminal_uses_finds_each_kind(tmp_path):
+    """So that the test above can fail."""
+    module = tmp_path / "room.py"
+    module.write_text(
+        "import sys\nfrom cauce import ExitCode\nprint(1)\nsys.stdout.write('x')\n"
+        "sys.exit(ExitCode.OK)\n",
+        encoding="utf-8",
+    )
+    kinds = {said for _, said in terminal_uses(module)}
+    assert sorted(kinds) == ["ExitCode", "print()", "sys.exit", "sys.stdout"]
 
 
 def test_what_score_and_monitor_write_by_default_is_ignored_by_git():

@@ -3,8 +3,8 @@
 ops/ resolves the model (a stage through the tags, or a directory) and reads the batch;
 this module judges it and writes the report: `drift.json` (every figure, the decision
 and why), `drift.md` (the text of an issue), `drift.html` and a PNG per feature. The
-exit code is the verdict: 0 no drift, 3 drift, 4 a batch that breaks the data contract
-(reported as such, never as drift).
+verdict is none, drift, or contract-breach for a batch that breaks the data contract
+(reported as such, never as drift); the CLI gives each its exit code.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from cauce import ExitCode, UsageError
+from cauce import UsageError
 from cauce.artifact import ModelInfo, Target
 from cauce.config import Params
 from cauce.files import atomic_directory, write_json, write_text
@@ -36,13 +37,9 @@ from cauce.progress import phase
 
 log = logging.getLogger("cauce")
 
-# Each exit code of a judged batch, as the workflows and the alerts name it (the drift and
+# A judged batch's verdict, as the workflows and the alerts name it (the drift and
 # contract-breach events of cauce notify).
-VERDICTS = {
-    ExitCode.OK: "none",
-    ExitCode.DRIFT: "drift",
-    ExitCode.CONTRACT_BREACH: "contract-breach",
-}
+Verdict = Literal["none", "drift", "contract-breach"]
 MIN_LABELLED_ROWS = 200  # fewer labelled rows give no useful performance interval
 
 
@@ -56,24 +53,33 @@ class Watched:
     metrics: dict[str, float] | None  # the test split's metrics (performance)
 
 
-def run(
+@dataclass(frozen=True)
+class Judgement:
+    """What the monitor decided about a batch, and the lines that say why."""
+
+    verdict: Verdict
+    lines: list[str]
+
+
+def judge(
     params: Params,
     watched: Watched,
     batch: pd.DataFrame,
     batch_name: str,
     violations: list[dict],
     out: Path,
-) -> int:
+) -> Judgement:
     """Judge `batch` (already checked against the contract) and write the report."""
     _own_directory(out)
     header = {"batch": batch_name, "rows": len(batch), "model": watched.name}
     if violations:
         record = header | {"decision": "contract breach", "violations": violations}
         _write(out, record, report.breach_markdown(record), None)
-        print(f"{batch_name} breaks the data contract: not judged for drift")
-        for violation in violations:
-            print(f"  - {violation['message']}")
-        return ExitCode.CONTRACT_BREACH
+        said = [f"  - {violation['message']}" for violation in violations]
+        return Judgement(
+            "contract-breach",
+            [f"{batch_name} breaks the data contract: not judged for drift", *said],
+        )
     profile = ReferenceProfile.read(
         watched.directory / REFERENCE_PROFILE.name, f"is {watched.directory} a model directory?"
     )
@@ -106,18 +112,17 @@ def run(
     with phase("monitor", "report and plots written") as now:
         _write(out, record, report.markdown(record), findings)
         now.detail = str(out)
-    for finding in drifted:
-        print(f"{finding.name}: drift: {'; '.join(finding.reasons)}")
+    lines = [f"{finding.name}: drift: {'; '.join(finding.reasons)}" for finding in drifted]
     if performance is not None and performance.degraded:
-        print(f"performance: {performance.reason}")
+        lines.append(f"performance: {performance.reason}")
     if unjudged:
-        print(unjudged)
-    print(
+        lines.append(unjudged)
+    lines.append(
         f"{record['decision']}: {len(drifted)} of {len(findings)} checked "
         f"({len(batch):,} rows of {batch_name} against {watched.name}); "
         f"report {out / DRIFT_PAGE.name}"
     )
-    return ExitCode.DRIFT if record["decision"] == "drift" else ExitCode.OK
+    return Judgement("drift" if record["decision"] == "drift" else "none", lines)
 
 
 def _performance(

@@ -241,7 +241,28 @@ def verdict(checks: list[Check]) -> str:
     return f"Gate failed ({len(failed)} of {len(checks)} checks): {reasons}{more}."
 
 
-def run(params: Params, base: str) -> int:
+@dataclass(frozen=True)
+class Judged:
+    """The gate's checks of this model, and the ones it failed."""
+
+    checks: list[Check]
+
+    @property
+    def failed(self) -> list[Check]:
+        return failures(self.checks)
+
+    def lines(self) -> list[str]:
+        """The verdict, then each failed check on a line of its own."""
+        failed = self.failed
+        if not failed:
+            return [verdict(self.checks)]
+        said = f"Gate failed ({len(failed)} of {len(self.checks)} checks):"
+        return [said, *(f"  - {check.message}" for check in failed)]
+
+
+def run(params: Params, base: str) -> Judged:
+    """`cauce gate`: judge this model against `base` and production; the verdict is kept
+    in reports/gate/verdict.json."""
     evidence = gather(base, params)
     checks = decide(params.gate, evidence)
     failed = failures(checks)
@@ -259,7 +280,4 @@ def run(params: Params, base: str) -> int:
     )
     for note in evidence.notes:
         log.info(note)
-    print(f"Gate failed ({len(failed)} of {len(checks)} checks):" if failed else verdict(checks))
-    for check in failed:
-        print(f"  - {check.message}")
-    return 1 if failed else 0
+    return Judged(checks)

@@ -247,7 +247,21 @@ def uncommitted_pipeline_files() -> list[str]:
     return [line[3:] for line in listed]
 
 
-def reproduce() -> int:
+@dataclass(frozen=True)
+class Reproduced:
+    """What `cauce reproduce` rebuilt, all of it byte for byte what dvc.lock records."""
+
+    rebuilt: list[str]  # the stages, in the order they ran
+    outputs: int  # how many outputs HEAD's dvc.lock records
+
+    def line(self) -> str:
+        what = f"rebuilt {', '.join(self.rebuilt)}" if self.rebuilt else "nothing to rebuild"
+        return (
+            f"Reproduced: {what}; all {self.outputs} outputs are byte for byte what {LOCK} records."
+        )
+
+
+def reproduce() -> Reproduced:
     """`cauce reproduce`: rerun every stage, then prove the outputs are what HEAD's dvc.lock
     records.
 
@@ -285,25 +299,28 @@ def reproduce() -> int:
             f"the committed {LOCK} records:\n" + "\n".join(f"  - {m}" for m in messages)
         )
     outputs = sum(1 for _, kind, _ in lock_entries("HEAD") if kind == "output")
-    rebuilt = finding["rebuilt"]
-    what = f"rebuilt {', '.join(rebuilt)}" if rebuilt else "nothing to rebuild"
-    print(f"Reproduced: {what}; all {outputs} outputs are byte for byte what {LOCK} records.")
-    return 0
+    return Reproduced(finding["rebuilt"], outputs)
 
 
 def _repro(*targets: str, dvc: str = "dvc", cwd: Path | None = None, env: dict | None = None):
     """Run every stage again (`dvc repro --force`, which skips the run cache too), showing
     its progress; the stages it ran. Forced, so that outputs git keeps (validation,
-    metrics) are remade as well, not taken on trust because they are already there."""
+    metrics) are remade as well, not taken on trust because they are already there.
+
+    It runs as a process (the `dvc` of the commit's own environment, for `rebuild_at`);
+    the stages it ran are every stage of the targets' pipelines, as DVC's own plan orders
+    them, since a forced run skips none."""
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import plan_repro
+
+    with Repo(str(cwd or Path.cwd())) as repo:
+        chosen = [stage for target in targets for stage in repo.stage.collect(target)]
+        planned = [stage.addressing for stage in plan_repro(repo.index.graph, chosen or None)]
     result = tools.run(dvc, "repro", "--force", *targets, cwd=cwd, env=env, echo=True, check=False)
     if result.returncode != 0:
         tail = result.stdout.strip().splitlines()[-20:]
         raise tools.ToolError(f"dvc repro --force {' '.join(targets)} failed:\n" + "\n".join(tail))
-    return [
-        line.split("'")[1]
-        for line in result.stdout.splitlines()
-        if line.startswith("Running stage '")
-    ]
+    return planned
 
 
 def rebuild_at(commit: str, target: str = "train") -> None:
@@ -348,9 +365,3 @@ def rebuild_at(commit: str, target: str = "train") -> None:
     log.info(
         "rebuilt %s at %s: byte for byte what its %s records", ", ".join(ran), commit[:12], LOCK
     )
-
-
-def run() -> int:
-    require_current()
-    print("dvc.lock matches the code, params and data.")
-    return 0

@@ -82,13 +82,28 @@ class Receiver:
         return headers
 
 
+@dataclass(frozen=True)
+class Sent:
+    """An event, kept in `record`, and the receivers it reached (none configured: [])."""
+
+    event: str
+    record: Path
+    receivers: list[str]
+
+    def line(self) -> str:
+        if not self.receivers:
+            configured = f"{SLACK_URL}, {WEBHOOK_URL}"
+            return f"no webhook configured ({configured}): nothing sent; see {self.record}"
+        return f"{self.event} sent to {', '.join(self.receivers)}: {self.record}"
+
+
 def run(
     params: Params,
     event: str,
     title: str,
     body_file: Path | None = None,
     link: str | None = None,
-) -> int:
+) -> Sent:
     """`cauce notify`: write the event, send it to every configured receiver."""
     if event not in EVENTS:
         raise UsageError(f"--event {event!r} is not one of: {', '.join(EVENTS)}")
@@ -111,9 +126,6 @@ def run(
             for receiver in receivers
         ]
     write_json(record, {"id": message_id, **message, "deliveries": deliveries})
-    if not receivers:
-        print(f"no webhook configured ({SLACK_URL}, {WEBHOOK_URL}): nothing sent; see {record}")
-        return 0
     failed = [d for d in deliveries if not d["delivered"]]
     if failed:
         attempts = params.notify.attempts
@@ -122,9 +134,7 @@ def run(
             for d in failed
         )
         raise NotDeliveredError(f"not delivered ({reasons}); the event is kept in {record}")
-    kinds = ", ".join(d["receiver"] for d in deliveries)
-    print(f"{message['type']} sent to {kinds}: {record}")
-    return 0
+    return Sent(message["type"], record, [d["receiver"] for d in deliveries])
 
 
 def configured_receivers(environ: Mapping[str, str]) -> list[Receiver]:

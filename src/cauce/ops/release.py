@@ -185,6 +185,9 @@ def push_outputs() -> None:
     if default.returncode != 0:
         return
     name = default.stdout.strip()
+    # A process, not dvc.repo.Repo.push: the API raises only "N files failed to upload"
+    # and logs each file's cause, and the cause (a host that refused, a bad credential) is
+    # what the user needs, so it is read from the ERROR: lines DVC prints.
     pushed = tools.run("dvc", "push", check=False)
     if pushed.returncode == 0:
         return
@@ -241,14 +244,32 @@ def require_fetchable(commit: str) -> None:
         )
 
 
-def run(params: Params) -> int:
+@dataclass(frozen=True)
+class Released:
+    """What `cauce release` did: the tags it made, and why; no tags when there was nothing
+    to release."""
+
+    reason: str  # the promotion decision, or why nothing was released
+    tags: list[str] = field(default_factory=list)
+    pushed: bool = False
+
+    def lines(self) -> list[str]:
+        if not self.tags:
+            return [self.reason]
+        pushed = "" if self.pushed else " (no origin: not pushed)"
+        return [self.reason, f"tags: {', '.join(self.tags)}{pushed}"]
+
+
+def run(params: Params) -> Released:
+    """`cauce release`: register HEAD's model as the next version, and give it prod when it
+    beats production (staging when not)."""
     lock.require_outputs_of("HEAD")
     head = revisions.resolve("HEAD")
     known = registry.versions()
     at_head = next((v for v in known if v.commit == head), None)
     if at_head is not None and at_head.stages:
-        print(f"{at_head.ref} is already released from this commit ({', '.join(at_head.stages)})")
-        return 0
+        stages = ", ".join(at_head.stages)
+        return Released(f"{at_head.ref} is already released from this commit ({stages})")
     previous = known[-1] if known else None
     if at_head is not None:
         version, change = at_head.name, Change()
@@ -259,8 +280,9 @@ def run(params: Params) -> int:
         else:
             old = model_inputs(previous.commit)
             if old.model == new.model:
-                print(f"the model is byte for byte that of {previous.ref}: nothing to release")
-                return 0
+                return Released(
+                    f"the model is byte for byte that of {previous.ref}: nothing to release"
+                )
             change = classify(old, new)
         version = bump(previous.name if previous else None, change.level or "patch")
 
@@ -275,9 +297,7 @@ def run(params: Params) -> int:
     tags.append(registry.assign(version, stage, decision.reason))
     pushed = registry.push_tags(tags)  # a refused push undoes the tags: no report of them
     write_reports(params, version, stage, change, decision, previous)
-    print(decision.reason)
-    print(f"tags: {', '.join(tags)}" + ("" if pushed else " (no origin: not pushed)"))
-    return 0
+    return Released(decision.reason, tags, pushed)
 
 
 def write_reports(
@@ -330,21 +350,31 @@ def release_notes(
         "\n".join(f"- {reason}" for reason in change.reasons) or "- nothing (re-release)",
     ]
     if evidence.champion_metrics is not None:
-        against = Evidence(
-            base=evidence.champion or "production",
-            metrics=evidence.metrics,
-            groups=evidence.groups,
-            base_metrics=evidence.champion_metrics,
-            base_groups=evidence.champion_groups,
-        )
         lines += [
             f"## Against {evidence.champion}, on this version's test split",
-            metrics_table(against, label=version),
+            metrics_table(evidence, label=version, with_base=False),
         ]
     return "\n\n".join(lines) + "\n"
 
 
-def rollback(to: str | None = None) -> int:
+@dataclass(frozen=True)
+class RolledBack:
+    """Production before and after `cauce rollback`; no tag when `to` already had it."""
+
+    before: str  # model@v0.3.0
+    to: str  # v0.2.0
+    tag: str | None = None
+    pushed: bool = False
+
+    def line(self) -> str:
+        if self.tag is None:
+            return f"{self.before} is already in production"
+        version = registry.version_of(self.before)
+        pushed = "" if self.pushed else ", not pushed: no origin"
+        return f"prod: {version} → {self.to} ({self.tag}{pushed})"
+
+
+def rollback(to: str | None = None) -> RolledBack:
     """Give `prod` to version `to`, or to the version that had it before the current one."""
     current = registry.production_version()
     if current is None:
@@ -359,9 +389,6 @@ def rollback(to: str | None = None) -> int:
     if to not in registered:
         raise UsageError(f"--to {to}: not a registered version; known: {', '.join(registered)}")
     if to == current_version:
-        print(f"{current} is already in production")
-        return 0
+        return RolledBack(current, to)
     tag = registry.assign(to, PRODUCTION, f"rollback from {current_version} to {to}")
-    pushed = registry.push_tags([tag])
-    print(f"prod: {current_version} → {to} ({tag}{'' if pushed else ', not pushed: no origin'})")
-    return 0
+    return RolledBack(current, to, tag, registry.push_tags([tag]))

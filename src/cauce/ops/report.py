@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -38,7 +39,8 @@ UNCHANGED = 5e-5  # smaller changes print as 0.0000 at four decimals
 NONE = "–"
 
 
-def run(params: Params, base: str) -> int:
+def run(params: Params, base: str) -> Path:
+    """`cauce report`: write the PR report against `base`; the report's path."""
     started = time.perf_counter()
     evidence = gather(base, params, command="report")
     checks = decide(params.gate, evidence)
@@ -54,8 +56,7 @@ def run(params: Params, base: str) -> int:
     write_text(PR_REPORT, build(evidence, checks, images, params, model))
     seconds = time.perf_counter() - started
     log.info("report: wrote %s and %d plots in %.1f s", PR_REPORT, len(images), seconds)
-    print(PR_REPORT)
-    return 0
+    return PR_REPORT
 
 
 def build(

@@ -10,6 +10,7 @@ comments and its form.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +22,20 @@ from cauce.params_file import in_dvc_form
 from cauce.pipeline.ingest import read_source, years_of
 
 
-def window(params: Params, through: int | None = None) -> int:
+@dataclass(frozen=True)
+class Window:
+    """data.train_years before and after `cauce train-window`."""
+
+    before: list[int]
+    after: list[int]
+
+    def line(self) -> str:
+        if self.before == self.after:
+            return f"data.train_years is already {self.after}: nothing to change"
+        return f"data.train_years: {self.before} → {self.after}"
+
+
+def window(params: Params, through: int | None = None) -> Window:
     """Set data.train_years to every year of data.source from the first trained one
     through `through` (default: the newest year in the source)."""
     data = params.data
@@ -42,13 +56,11 @@ def window(params: Params, through: int | None = None) -> int:
         )
     wanted = [y for y in years if min(data.train_years) <= y <= last]
     if wanted == data.train_years:
-        print(f"data.train_years is already {wanted}: nothing to change")
-        return 0
+        return Window(wanted, wanted)
     listed = ",".join(map(str, wanted))
     text = in_dvc_form(PARAMS.read_text(encoding="utf-8"), [f"data.train_years=[{listed}]"])
     write_text(PARAMS, text)
-    print(f"data.train_years: {data.train_years} → {wanted}")
-    return 0
+    return Window(data.train_years, wanted)
 
 
 TokenKind = Literal["app", "pr", "default"]
@@ -86,9 +98,3 @@ def pull_request_body(
     else:
         lines.append("Scheduled retraining: no drift report asked for it.")
     return "\n".join(lines) + "\n"
-
-
-def body(window: str, base: str, token: TokenKind, monitor_run: str | None = None) -> int:
-    """`cauce retrain-body`: the retraining PR's text, on stdout (retrain.yml)."""
-    print(pull_request_body(window, base, token, monitor_run), end="")
-    return 0

@@ -98,13 +98,12 @@ def git_hook(hook: str) -> Restored | None:
     return restore()
 
 
-def hook(hook: str) -> int:
-    """`cauce git-hook --hook post-checkout|post-merge`: say what happened to the outputs;
-    always exit 0 (a hook that fails would report git's own, successful, work as failed)."""
+def hook(hook: str) -> list[str]:
+    """`cauce git-hook --hook post-checkout|post-merge`: what happened to the outputs, as
+    lines to show. It never raises (a hook that fails would report git's own, successful,
+    work as failed)."""
     try:
         found = git_hook(hook)
     except Exception as error:
         found = Restored(problem=f"the outputs were left as they were: {error}")
-    for line in [] if found is None else found.lines():
-        print(f"cauce ({hook}): {line}")
-    return 0
+    return [] if found is None else found.lines()

@@ -691,6 +691,24 @@ def _last_entry(node: Any) -> tuple[Any, Any] | None:
 # --- the command ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Initialized:
+    """What `cauce init` decided, and why, and what it wrote."""
+
+    decisions: list[str]  # one line per decision, with its reason
+    columns: int  # in the contract
+    task: Task
+
+    def lines(self) -> list[str]:
+        return [
+            *self.decisions,
+            f"wrote {CONTRACT}: {self.columns} columns",
+            f"wrote {PARAMS}: data, features, evaluate.slices, gate, monitor.performance, card",
+            f"wrote {PIPELINE}: the plots of a {self.task} model",
+            f"next: read {CONTRACT} and {PARAMS}, then `make run` (or `dvc repro`)",
+        ]
+
+
 def run(
     source: str,
     target: str,
@@ -699,7 +717,7 @@ def run(
     id: str | None = None,  # the option's name, --id
     time: str | None = None,
     force: bool = False,
-) -> int:
+) -> Initialized:
     """`cauce init`: draft, check, then write the contract, params.yaml and dvc.yaml."""
     if CONTRACT.exists() and not force:
         raise CauceError(
@@ -712,8 +730,6 @@ def run(
             raise ConfigError(f"{path}: not found; run cauce init in the repository's root")
         texts[path] = path.read_text(encoding="utf-8")
     drafted = draft(read_table(source), source, target, task, positive_label, id, time)
-    for line in drafted.decisions:
-        print(line)
     files = {
         CONTRACT: contract_text(drafted),
         PARAMS: params_text(texts[PARAMS], drafted),
@@ -734,8 +750,4 @@ def run(
         except ConfigError as error:  # name the file it will be, not its temporary
             message = str(error).replace(str(params_file), str(PARAMS))
             raise ConfigError(message.replace(str(contract_file), str(CONTRACT))) from None
-    print(f"wrote {CONTRACT}: {len(drafted.contract.columns)} columns")
-    print(f"wrote {PARAMS}: data, features, evaluate.slices, gate, monitor.performance, card")
-    print(f"wrote {PIPELINE}: the plots of a {drafted.data.task} model")
-    print(f"next: read {CONTRACT} and {PARAMS}, then `make run` (or `dvc repro`)")
-    return 0
+    return Initialized(drafted.decisions, len(drafted.contract.columns), drafted.data.task)

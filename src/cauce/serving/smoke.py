@@ -55,7 +55,8 @@ def wait_until_ready(
     return False
 
 
-def run(url: str, version: str | None = None, wait: float = 60) -> int:
+def run(url: str, version: str | None = None, wait: float = 60) -> str:
+    """`cauce smoke-test`: check the API at `url`; what it found, in one line."""
     client = httpx.Client(base_url=url.rstrip("/"), timeout=10)
     if not wait_until_ready(client, wait):
         raise SmokeTestError(f"{url}/ready did not answer 200 within {wait:g} s")
@@ -68,7 +69,7 @@ def run(url: str, version: str | None = None, wait: float = 60) -> int:
         raise SmokeTestError(f"{url} answered outside its contract: {error!r}") from None
 
 
-def _check(client: httpx.Client, url: str, version: str | None) -> int:
+def _check(client: httpx.Client, url: str, version: str | None) -> str:
     model = client.get("/v1/model").json()
     if not isinstance(model, dict):
         raise SmokeTestError(
@@ -84,12 +85,11 @@ def _check(client: httpx.Client, url: str, version: str | None) -> int:
     refused = client.post("/v1/predict", json={"records": [{"not a feature": 1}]})
     if refused.status_code != 422:
         raise SmokeTestError(f"a malformed record got {refused.status_code}, not 422")
-    print(
+    return (
         f"{url}: ready, serving {model.get('version')} (model sha256 "
         f"{str(model.get('model_sha256'))[:12]}…), one prediction ({said}), "
         "a malformed record refused with 422"
     )
-    return 0
 
 
 def _answer(prediction: dict[str, Any], task: str) -> str:
