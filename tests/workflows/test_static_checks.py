@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT, Workspace, tool_environment
 
@@ -118,13 +119,39 @@ def test_every_action_is_pinned_by_full_sha_with_its_version():
 
 
 def test_every_job_declares_its_permissions():
-    import yaml
-
     for path in WORKFLOWS:
         workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
         assert workflow["permissions"] == {}, f"{path.name}: default permissions must be none"
         for name, job in workflow["jobs"].items():
             assert "permissions" in job, f"{path.name}: job {name} has no permissions"
+
+
+def steps_of(path: Path):
+    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for name, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            yield name, job, step
+
+
+def test_each_step_that_notifies_sees_the_receivers_secrets_and_no_other_step_does():
+    """Notify's variables are named once, in ops/notify.py; each step that runs `cauce
+    notify` names them all (from the secret of the same name), and no other step of a job
+    sees them."""
+    from cauce.ops.notify import RECEIVER_VARIABLES
+
+    wanted = {name: f"${{{{ secrets.{name} }}}}" for name in RECEIVER_VARIABLES}
+    notifying = 0
+    for path in WORKFLOWS:
+        for job_name, job, step in steps_of(path):
+            env = step.get("env", {}) | job.get("env", {})
+            seen = {k: v for k, v in env.items() if k in RECEIVER_VARIABLES}
+            where = f"{path.name}: {job_name}: {step.get('name', step.get('uses'))}"
+            if "cauce notify" in step.get("run", ""):
+                notifying += 1
+                assert seen == wanted, where
+            else:
+                assert seen == {}, where
+    assert notifying >= 4
 
 
 def audit(root: Path, first: Path | None = None, **env: str) -> subprocess.CompletedProcess:

@@ -16,12 +16,11 @@ from cauce import ExitCode
 from cauce.cli import options
 from cauce.cli.options import Command, Option
 from cauce.config import Params
-from cauce.events import EVENTS
+from cauce.events import ALERTS, EVENTS, Verdict
 from cauce.layout import MONITOR_REPORTS, SCORED, SERVING_MODEL
 from cauce.metrics import TASKS, Task
 
 if TYPE_CHECKING:
-    from cauce.monitoring.monitor import Verdict
     from cauce.ops.retrain import TokenKind
     from cauce.periods import Years
 
@@ -117,6 +116,12 @@ def deploy_target(
     say([f"{key}={value}" for key, value in found.outputs().items()])
 
 
+def publish_release(version: str, stage: str) -> None:
+    from cauce.ops import github
+
+    print(github.publish_release(version, stage).line())
+
+
 def serve(
     params: Params,
     stage: str | None,
@@ -158,6 +163,17 @@ def monitor(
     with outcome.open("a", encoding="utf-8") as lines:
         lines.write(f"verdict={judged.verdict}\n")
     return ExitCode.OK
+
+
+def alert_issue(verdict: str, repository_url: str, outcome: Path | None) -> None:
+    """With `outcome` (a workflow's $GITHUB_OUTPUT), the issue's address appended as url=…."""
+    from cauce.ops import github
+
+    alerted = github.alert_issue(verdict, repository_url)
+    print(alerted.line())
+    if outcome is not None:
+        with outcome.open("a", encoding="utf-8") as lines:
+            lines.write(f"url={alerted.url}\n")
 
 
 def score(
@@ -296,6 +312,15 @@ COMMANDS = {
         ),
         needs_params=False,
     ),
+    "publish-release": Command(
+        publish_release,
+        "create or update the GitHub Release of a deployed version (gh)",
+        (
+            Option("--version", "the version, e.g. v0.2.0", required=True, type=options.version),
+            Option("--stage", "the stage it is deployed as", required=True, type=options.stage),
+        ),
+        needs_params=False,
+    ),
     # serving
     "serve": Command(serve, "serve a model version over HTTP", SERVE_OPTIONS),
     "package": Command(
@@ -340,6 +365,30 @@ COMMANDS = {
                 type=Path,
             ),
         ),
+    ),
+    "alert-issue": Command(
+        alert_issue,
+        "open the issue of a monitor verdict, or comment on the open one (gh)",
+        (
+            Option(
+                "--verdict",
+                "what cauce monitor found",
+                required=True,
+                choices=ALERTS,
+            ),
+            Option(
+                "--repository-url",
+                "the repository's address, e.g. https://github.com/owner/name",
+                required=True,
+                type=options.url,
+            ),
+            Option(
+                "--outcome",
+                "append url=<the issue's address> to this file (e.g. $GITHUB_OUTPUT)",
+                type=Path,
+            ),
+        ),
+        needs_params=False,
     ),
     "score": Command(
         score,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ import pandas as pd
 from cauce import UsageError
 from cauce.artifact import ModelInfo, Target
 from cauce.config import Params
+from cauce.events import Verdict
 from cauce.files import atomic_directory, write_json, write_text
 from cauce.layout import (
     DRIFT_PAGE,
@@ -37,9 +37,6 @@ from cauce.progress import phase
 
 log = logging.getLogger("cauce")
 
-# A judged batch's verdict, as the workflows and the alerts name it (the drift and
-# contract-breach events of cauce notify).
-Verdict = Literal["none", "drift", "contract-breach"]
 MIN_LABELLED_ROWS = 200  # fewer labelled rows give no useful performance interval
 
 

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ from cauce.layout import (
     SERVING_MODEL,
 )
 from cauce.ops import registry, revisions
+
+log = logging.getLogger("cauce")
 
 
 class DeployTargetError(UsageError):
@@ -156,5 +159,6 @@ def packaged(params: Params, version: str, stage: str | None = None) -> Path:
     """The version's packaged directory under .cauce/models (packaged on first use)."""
     directory = SERVED_MODELS / version
     if not (directory / SERVING_INFO).exists():
-        package(params, version, directory, stage)
+        packaged = package(params, version, directory, stage)
+        log.info("%s → %s", packaged.ref, packaged.directory)  # on stderr: stdout is the result
     return directory

@@ -44,6 +44,11 @@ from cauce.layout import NOTIFICATIONS
 SLACK_URL = "CAUCE_SLACK_WEBHOOK_URL"
 WEBHOOK_URL = "CAUCE_WEBHOOK_URL"
 WEBHOOK_SECRET = "CAUCE_WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a secret
+# What notify reads: each workflow step that runs `cauce notify` names exactly these, each
+# from the secret of the same name. GitHub gives a step only the secrets it names (and a
+# composite action none), so the names are repeated there; tests/workflows/test_static_checks.py
+# holds every step to this list.
+RECEIVER_VARIABLES = (SLACK_URL, WEBHOOK_URL, WEBHOOK_SECRET)
 SECRET_PREFIX = "whsec_"  # noqa: S105 - how Standard Webhooks secrets are spelled
 # Slack refuses a header longer than 150 characters and a section longer than 3000.
 SLACK_HEADER_LIMIT = 150
