@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import (
@@ -36,96 +34,18 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import (
-    ConfigDict,
-    Field,
-    GetPydanticSchema,
-    StrictBool,
-    StrictFloat,
-    StrictStr,
-    TypeAdapter,
-    ValidationError,
-    WithJsonSchema,
-)
-from pydantic_core import ErrorDetails, core_schema
-from typing_extensions import TypedDict  # pydantic needs this one on Python 3.11
 
-from cauce.artifact import SchemaColumn, Target
+from cauce.artifact import Target
 from cauce.config import ServeParams
 from cauce.fastpath import FastModel
 from cauce.layout import FAST_MODEL
+from cauce.serving.scoring import RefusedError, Scorer
 from cauce.serving.served import ServedModel
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
-
-
-# A JSON integer is a number too; booleans are a target's labels, and a feature only by hand.
-_TYPES = {"boolean": StrictBool, "number": StrictFloat, "string": StrictStr}
-
-# A JSON number, never a boolean or a string: the first step of an integer column. JSON has
-# one number type and JSON Schema counts 5.0 as an integer, so 5.0 is read as 5 (5.5 is not).
-_A_NUMBER = core_schema.union_schema(
-    [core_schema.int_schema(strict=True), core_schema.float_schema(strict=True)],
-    custom_error_type="int_type",
-)
-
-
-def _integer(column: SchemaColumn) -> Any:
-    """An integer column, checked in pydantic-core alone (no Python call per value): a
-    number, then an integer within the bounds or one of the allowed codes."""
-    allowed = column.allowed
-    rule: core_schema.CoreSchema
-    documented: dict[str, Any]
-    if allowed is not None:
-        rule = core_schema.literal_schema(list(allowed))
-        documented = {"type": "integer", "enum": list(allowed)}
-    else:
-        # The whole numbers within the bounds (a bound of 0.5 admits 1 and up).
-        low = None if column.min is None else math.ceil(column.min)
-        high = None if column.max is None else math.floor(column.max)
-        rule = core_schema.int_schema(ge=low, le=high)
-        bounds = {"minimum": low, "maximum": high}
-        documented = {"type": "integer"} | {k: v for k, v in bounds.items() if v is not None}
-    checked = core_schema.chain_schema([_A_NUMBER, rule])
-    return Annotated[
-        int, GetPydanticSchema(lambda _type, _handler: checked), WithJsonSchema(documented)
-    ]
-
-
-def record_type(schema: list[SchemaColumn]) -> type:
-    """One input record as a TypedDict, from the model's input schema: validated records
-    stay the dicts they arrived as (no object per record)."""
-    fields: dict[str, Any] = {}
-    for column in schema:
-        if column.type == "integer":
-            kind: Any = _integer(column)
-        elif column.allowed is not None:
-            kind = Literal[tuple(column.allowed)]
-        else:
-            kind = Annotated[_TYPES[column.type], Field(ge=column.min, le=column.max)]
-        if column.nullable:
-            kind = kind | None
-        fields[column.name] = kind
-    # Made at run time from the model's schema: no type checker can know its fields.
-    record = TypedDict("Record", fields)  # type: ignore[misc]
-    record.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
-    return record
-
-
-# The words pydantic used when records were models, kept so that clients see the same rule.
-_NOT_A_RECORD = "Input should be a valid dictionary or instance of Record"
-
-
-def _problem(error: ErrorDetails) -> dict[str, Any]:
-    location = error["loc"]
-    where = "records" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in location)
-    if error["type"] == "missing":
-        return {"field": where, "rule": "required field is missing"}
-    rule = _NOT_A_RECORD if error["type"] == "dict_type" else error["msg"]
-    return {"field": where, "rule": rule, "value": error.get("input")}
 
 
 def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
@@ -136,8 +56,7 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
     errors = Counter("cauce_errors", "rejected requests", ["reason"], registry=registry)
     served.verify()  # before anything listens: a bad file stops the server at once
     info, target = served.info, served.info.target
-    record = record_type(info.input_schema)
-    adapter = TypeAdapter(list[record])  # type: ignore[valid-type]
+    scorer = Scorer.of(served, limits.max_rows)
     state: dict[str, Any] = {}  # "model" once loaded: /ready answers 503 until then
     name = info.name
     answers = _predictions(target)
@@ -217,7 +136,7 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
                 "type": "array",
                 "minItems": 1,
                 "maxItems": limits.max_rows,
-                "items": TypeAdapter(record).json_schema(),
+                "items": scorer.record_schema(),
             }
         },
         "additionalProperties": False,
@@ -259,41 +178,13 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
                 errors.labels("body_too_large").inc()
                 return _reject(413, too_large)
             chunks.append(chunk)
-        body = b"".join(chunks)
         try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as error:
-            errors.labels("not_json").inc()
-            return _reject(400, f"the body is not JSON: {error}")
-        records = payload.get("records") if isinstance(payload, dict) else None
-        if not isinstance(records, list) or not records:
-            errors.labels("invalid").inc()
-            return _reject(422, 'expected {"records": [ {...}, ... ]} with at least one record')
-        if len(payload) > 1:  # an unknown key is refused like an unknown field in a record
-            errors.labels("invalid").inc()
-            problems = [
-                {"field": key, "rule": "Extra inputs are not permitted", "value": value}
-                for key, value in payload.items()
-                if key != "records"
-            ]
-            return JSONResponse({"detail": problems}, status_code=422)
-        if len(records) > limits.max_rows:
-            errors.labels("too_many_rows").inc()
-            return _reject(
-                413, f"{len(records):,} records exceed serve.max_rows = {limits.max_rows:,}"
-            )
-        try:
-            valid = adapter.validate_python(records)
-        except ValidationError as error:
-            errors.labels("invalid").inc()
-            problems = [_problem(e) for e in error.errors(include_url=False)]
-            return JSONResponse({"detail": problems}, status_code=422)
-        predictions = target.answers(_predict(state["model"], valid))
-        rows_scored.inc(len(valid))
-        return Response(
-            orjson.dumps({"model": name, "version": served.version, "predictions": predictions}),
-            media_type=_JSON,
-        )
+            scored = scorer.answer(state["model"], b"".join(chunks))
+        except RefusedError as refused:
+            errors.labels(refused.reason).inc()
+            return JSONResponse({"detail": refused.detail}, status_code=refused.status)
+        rows_scored.inc(scored.rows)
+        return Response(scored.body, media_type=_JSON)
 
     @app.get("/metrics", response_class=_PrometheusText)
     def metrics() -> _PrometheusText:
@@ -365,16 +256,6 @@ def _describe(model: FastModel | Pipeline) -> str:
     if model.pipeline is None:
         return f"the packaged fast model ({FAST_MODEL}): scikit-learn not loaded"
     return "the fast model derived from the pipeline"
-
-
-def _predict(model: FastModel | Pipeline, records: list[dict[str, Any]]) -> Any:
-    if isinstance(model, FastModel):
-        return model.predict(model.matrix_of_records(records))
-    import pandas as pd
-
-    from cauce.model import score
-
-    return score(model, pd.DataFrame(records))
 
 
 def _reject(status: int, message: str) -> JSONResponse:
