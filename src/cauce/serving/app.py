@@ -59,7 +59,6 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
     scorer = Scorer.of(served, limits.max_rows)
     state: dict[str, Any] = {}  # "model" once loaded: /ready answers 503 until then
     name = info.name
-    answers = _predictions(target)
     too_large = f"the body exceeds serve.max_body_bytes = {limits.max_body_bytes:,}"
 
     @asynccontextmanager
@@ -128,36 +127,15 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
             "limits": limits.model_dump(),
         }
 
-    request_schema = {
-        "type": "object",
-        "required": ["records"],
-        "properties": {
-            "records": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": limits.max_rows,
-                "items": scorer.record_schema(),
-            }
-        },
-        "additionalProperties": False,
-    }
-
     @app.post(
         "/v1/predict",
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": request_schema}},
+                "content": {"application/json": {"schema": scorer.request_schema()}},
             }
         },
-        responses={
-            200: _json(f"the {target.task} model's answer per record, in order", answers),
-            400: _json("the body is not JSON (or holds a number beyond float64)", _DETAIL),
-            413: _json("more than serve.max_rows records, or a body too large", _DETAIL),
-            415: _json("a Content-Type other than application/json", _DETAIL),
-            422: _json("the body breaks the schema: each problem names the field", _PROBLEMS),
-            503: _json("the model is still loading", _DETAIL),
-        },
+        responses=_predict_responses(target),
     )
     async def predict(request: Request) -> Response:
         if "model" not in state:
@@ -194,6 +172,19 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
 
 
 _JSON = "application/json"
+
+
+def _predict_responses(target: Target) -> dict[int | str, dict[str, Any]]:
+    """What /v1/predict answers, status by status, for the OpenAPI document."""
+    answers = _predictions(target)
+    return {
+        200: _json(f"the {target.task} model's answer per record, in order", answers),
+        400: _json("the body is not JSON (or holds a number beyond float64)", _DETAIL),
+        413: _json("more than serve.max_rows records, or a body too large", _DETAIL),
+        415: _json("a Content-Type other than application/json", _DETAIL),
+        422: _json("the body breaks the schema: each problem names the field", _PROBLEMS),
+        503: _json("the model is still loading", _DETAIL),
+    }
 
 
 class _PrometheusText(PlainTextResponse):

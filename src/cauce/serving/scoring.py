@@ -68,9 +68,20 @@ class Scorer:
         records: TypeAdapter[list[Any]] = TypeAdapter(list[record])  # type: ignore[valid-type]
         return cls(record, records, served.info.target, max_rows, served.info.name, served.version)
 
-    def record_schema(self) -> dict[str, Any]:
-        """One record's JSON Schema, for the OpenAPI document."""
-        return TypeAdapter(self.record).json_schema()
+    def request_schema(self) -> dict[str, Any]:
+        """The body `answer` takes, as JSON Schema, for the OpenAPI document."""
+        records = {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": self.max_rows,
+            "items": TypeAdapter(self.record).json_schema(),
+        }
+        return {
+            "type": "object",
+            "required": ["records"],
+            "properties": {"records": records},
+            "additionalProperties": False,
+        }
 
     def answer(self, model: FastModel | Pipeline, body: bytes) -> Scored:
         """The model's answer to `body`, or RefusedError saying why it is not scored."""
