@@ -62,6 +62,33 @@ def test_a_train_param_reruns_only_train_and_evaluate(workspace):
 
 
 @pytest.mark.parametrize(
+    "module",
+    ["src/cauce/cli/commands.py", "src/cauce/ops/operate.py", "src/cauce/serving/batch.py"],
+)
+def test_an_option_added_to_a_command_that_is_not_a_stage_changes_no_stage(workspace, module):
+    """What tests/unit/test_layout.py proves from the imports, seen by DVC itself: a new
+    `cauce score --dry-run` (the option in the table, the code it reaches) reruns nothing."""
+    path = workspace.path / module
+    code = path.read_text(encoding="utf-8")
+    try:
+        path.write_text(
+            code + '\nDRY_RUN = Option("--dry-run", "say, do not score")\n', encoding="utf-8"
+        )
+        status = workspace.run("dvc", "status", "--json").stdout
+        assert status.strip() == "{}", status
+    finally:
+        path.write_text(code, encoding="utf-8")
+    # and the check can fail: a stage's own module is a dependency
+    stage_module = workspace.path / "src/cauce/pipeline/evaluate.py"
+    original = stage_module.read_text(encoding="utf-8")
+    try:
+        stage_module.write_text(original + "\n# a change\n", encoding="utf-8")
+        assert "evaluate" in workspace.run("dvc", "status", "--json").stdout
+    finally:
+        stage_module.write_text(original, encoding="utf-8")
+
+
+@pytest.mark.parametrize(
     ("corrupt", "message"),
     [
         (
