@@ -191,7 +191,8 @@ def tool_environment(home: Path) -> dict[str, str]:
 
 
 def stages_run(printed: str) -> list[str]:
-    """The stages a `dvc repro` ran, in order, from what it printed."""
+    """The stages a `dvc repro` ran, in order, from what it printed: these tests watch
+    DVC from outside, as a user at a terminal does (cauce itself asks DVC's plan_repro)."""
     return [
         line.split("'")[1] for line in printed.splitlines() if line.startswith("Running stage '")
     ]
