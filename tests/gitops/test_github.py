@@ -1,4 +1,4 @@
-"""`cauce publish-release` and `cauce alert-issue`: what deploy.yml and monitor.yml ask of
+"""`cauce release-page` and `cauce alert-issue`: what deploy.yml and monitor.yml ask of
 GitHub, each branch run against the recording stand-in `gh` (tests/workflows/bin/gh), which
 keeps the releases and issues it made so that a second run finds them."""
 
@@ -47,10 +47,10 @@ def calls(github: Path) -> list[list[str]]:
 
 
 def test_a_first_deploy_creates_the_release_with_its_card_and_a_redeploy_retitles_it(github):
-    first = cauce(github, "publish-release", "--version", "v0.2.0", "--stage", "canary")
+    first = cauce(github, "release-page", "--version", "v0.2.0", "--stage", "canary")
     assert first.returncode == 0, first.stderr
     assert first.stdout == "GitHub Release model@v0.2.0: created\n"
-    again = cauce(github, "publish-release", "--version", "v0.2.0", "--stage", "prod")
+    again = cauce(github, "release-page", "--version", "v0.2.0", "--stage", "prod")
     assert again.stdout == "GitHub Release model@v0.2.0: updated\n"
     created, edited = calls(github)
     assert created == [

@@ -116,7 +116,7 @@ def deploy_target(
     say([f"{key}={value}" for key, value in found.outputs().items()])
 
 
-def publish_release(version: str, stage: str) -> None:
+def release_page(version: str, stage: str) -> None:
     from cauce.ops import github
 
     print(github.publish_release(version, stage).line())
@@ -312,9 +312,9 @@ COMMANDS = {
         ),
         needs_params=False,
     ),
-    "publish-release": Command(
-        publish_release,
-        "create or update the GitHub Release of a deployed version (gh)",
+    "release-page": Command(
+        release_page,
+        "create or update a deployed version's GitHub Release",
         (
             Option("--version", "the version, e.g. v0.2.0", required=True, type=options.version),
             Option("--stage", "the stage it is deployed as", required=True, type=options.stage),
@@ -368,7 +368,7 @@ COMMANDS = {
     ),
     "alert-issue": Command(
         alert_issue,
-        "open the issue of a monitor verdict, or comment on the open one (gh)",
+        "open a verdict's issue, or comment on the open one",
         (
             Option(
                 "--verdict",
