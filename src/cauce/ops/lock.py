@@ -314,13 +314,10 @@ def _repro(*targets: str, dvc: str = "dvc", cwd: Path | None = None, env: dict |
     from dvc.repo.reproduce import plan_repro
 
     with Repo(str(cwd or Path.cwd())) as repo:
-        order = [stage.addressing for stage in plan_repro(repo.index.graph)]
-        chosen = {
-            stage.addressing
-            for target in targets
-            for stage in repo.stage.collect(target, with_deps=True)
-        }
-    planned = [name for name in order if name in chosen or not targets]
+        # By name: a stage's address is relative to this process's directory, not `cwd`.
+        graph = repo.index.graph
+        chosen = [stage for stage in graph if stage.name in targets]
+        planned = [stage.name for stage in plan_repro(graph, chosen or None)]
     result = tools.run(dvc, "repro", "--force", *targets, cwd=cwd, env=env, echo=True, check=False)
     if result.returncode != 0:
         tail = result.stdout.strip().splitlines()[-20:]
