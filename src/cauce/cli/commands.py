@@ -17,7 +17,7 @@ from cauce.cli import options
 from cauce.cli.options import Command, Option
 from cauce.config import Params
 from cauce.events import ALERTS, EVENTS, Verdict
-from cauce.layout import MONITOR_REPORTS, SCORED, SERVING_MODEL
+from cauce.layout import MONITOR_REPORTS, SCORED, SERVING_MODEL, SWEEP_SPEC
 from cauce.metrics import TASKS, Task
 
 if TYPE_CHECKING:
@@ -78,6 +78,12 @@ def reproduce() -> None:
     from cauce.ops import lock
 
     print(lock.reproduce().line())
+
+
+def sweep(params: Params, file: Path, jobs: int | None, no_apply: bool) -> None:
+    from cauce.ops import sweep
+
+    say(sweep.run(params, file, jobs, apply=not no_apply).lines())
 
 
 def report(params: Params, base: str) -> None:
@@ -286,6 +292,22 @@ COMMANDS = {
         reproduce,
         "rerun every stage; fail unless it matches dvc.lock",
         needs_params=False,
+    ),
+    "sweep": Command(
+        sweep,
+        "try many settings as DVC experiments; rank; apply the best",
+        (
+            Option(
+                "--file",
+                "the settings to try (default: %(default)s)",
+                default=SWEEP_SPEC,
+                type=Path,
+            ),
+            Option(
+                "--jobs", "experiments at once (default: sweep.yaml's jobs)", type=options.count
+            ),
+            Option("--no-apply", "rank only: leave the workspace as it is", switch=True),
+        ),
     ),
     "report": Command(report, "write the PR report against --base", (BASE,)),
     "gate": Command(gate, "exit 1 unless the model passes the gate", (BASE,)),

@@ -43,6 +43,12 @@ def port(text: str) -> int:
     return int(text)
 
 
+def count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count: a whole number 1 or more")
+    return int(text)
+
+
 def seconds(text: str) -> float:
     try:
         value = float(text)
