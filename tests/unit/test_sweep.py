@@ -82,7 +82,7 @@ def test_a_wrong_sweep_yaml_is_refused_naming_the_file_and_field(
 
 def test_a_sweep_where_no_setting_passes_the_gate_applies_nothing_and_says_so():
     failed = Trial("sweep-abc-01", "0" * 40, {LEAVES: 7}, 0.88, False, ["log_loss got worse"])
-    said = Swept("roc_auc", 0.89, [failed], applied=None).lines()
+    said = Swept("1" * 40, "roc_auc", 0.89, [failed], applied=None).lines()
     assert said == [
         "sweep: 1 settings ranked by roc_auc; table reports/sweep/sweep.md",
         "no setting was applied: none passed the gate (see the table)",

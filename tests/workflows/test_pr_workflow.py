@@ -18,25 +18,32 @@ from tests.workflows.act import REPOSITORY, rehearse
 pytestmark = pytest.mark.rehearsal
 
 
-def pull_request_event(clone: Workspace, head_repository: str) -> dict:
+def pull_request_event(clone: Workspace, head_repository: str, label: str | None = None) -> dict:
     head = clone.run("git", "rev-parse", "HEAD").stdout.strip()
     return {
-        "action": "synchronize",
+        "action": "labeled" if label else "synchronize",
         "number": 7,
         "pull_request": {
             "number": 7,
             "head": {"ref": "proposal", "sha": head, "repo": {"full_name": head_repository}},
             "base": {"ref": "main", "repo": {"full_name": REPOSITORY}},
+            "labels": [{"name": label}] if label else [],
         },
         "repository": {"full_name": REPOSITORY, "name": "cauce", "owner": {"login": "cauce-org"}},
     }
 
 
 def rehearse_pr(
-    clone: Workspace, scratch, job: str | None, head_repository: str = REPOSITORY, **options
+    clone: Workspace,
+    scratch,
+    job: str | None,
+    head_repository: str = REPOSITORY,
+    label: str | None = None,
+    **options,
 ):
-    """pr.yml (one job and those it needs, or all) on a pull_request from `head_repository`."""
-    event = pull_request_event(clone, head_repository=head_repository)
+    """pr.yml (one job and those it needs, or all) on a pull_request from `head_repository`,
+    or on the `label` added to it."""
+    event = pull_request_event(clone, head_repository=head_repository, label=label)
     return rehearse(clone, scratch, "pr.yml", "pull_request", event, job=job, **options)
 
 
@@ -112,6 +119,36 @@ def test_experiment_job_posts_one_sticky_comment_and_fails_on_the_gate(params_on
     )
     assert (uploaded / "pr-number").read_text(encoding="utf-8").strip() == "7"
     assert (uploaded / "roc-curve.png").stat().st_size > 10_000
+
+
+def test_a_pull_request_labelled_sweep_gets_the_sweep_as_a_section_of_its_one_comment(
+    worse_pr, tmp_path_factory
+):
+    """Two settings of the worse PR's sweep.yaml, swept in the experiment job; the table and
+    its picture are in the same sticky comment, and nothing is applied."""
+    clone = worse_pr
+    clone.run("git", "switch", "-q", "-c", "proposal-sweep")
+    (clone.path / "sweep.yaml").write_text(
+        "grid:\n  train.hist_gradient_boosting.max_iter: [3, 20]\njobs: 2\n", encoding="utf-8"
+    )
+    clone.run("git", "commit", "-q", "-am", "sweep the iterations")
+    try:
+        run = rehearse_pr(clone, tmp_path_factory.mktemp("sweep"), "experiment", label="sweep")
+    finally:  # the branch the module's other runs are of
+        clone.run("git", "switch", "-q", "proposal")
+    experiment = job_output(run, "experiment")
+    assert "Success - Main Sweep the settings of sweep.yaml" in experiment, run.output[-3000:]
+    (call,) = run.cml_calls()
+    body = call["body"]
+    assert "### Sweep: 2 settings, ranked by ROC AUC" in body
+    assert body.index("### Parameters") < body.index("### Sweep") < body.index("### Data")
+    assert "![ROC AUC per setting](sweep.png)" in body
+    assert (run.artifacts / "model-report/sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_without_the_label_there_is_no_sweep(params_only_run):
+    (call,) = params_only_run.cml_calls()
+    assert "### Sweep" not in call["body"]
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,15 @@ import pandas as pd
 
 from cauce import CauceError
 from cauce.config import Params
-from cauce.files import write_text
+from cauce.files import write_bytes, write_text
 from cauce.layout import (
     LOCK,
     MODEL_FILE,
     PARAMS,
     PR_REPORT,
     PR_REPORTS,
+    SWEEP_PICTURE,
+    SWEEP_TABLE,
     TEST_SPLIT,
     TIMINGS,
     VALIDATION_REPORT,
@@ -53,7 +55,7 @@ def run(params: Params, base: str) -> Path:
         now.detail = f"{len(images)} rendered"
     with phase("report", "model file, training time and latency"):
         model = validation_and_model()
-    write_text(PR_REPORT, build(evidence, checks, images, params, model))
+    write_text(PR_REPORT, build(evidence, checks, images, params, model, sweep_section()))
     seconds = time.perf_counter() - started
     log.info("report: wrote %s and %d plots in %.1f s", PR_REPORT, len(images), seconds)
     return PR_REPORT
@@ -65,9 +67,10 @@ def build(
     images: dict[str, dict[str, Any]],
     params: Params,
     model: str,
+    sweep: str | None = None,
 ) -> str:
     """The report's markdown; `model`: the validation-and-model section (measured apart,
-    as it times the model)."""
+    as it times the model); `sweep`: the sweep's section, when one ran."""
     base = evidence.base
     passed = all(c.passed for c in checks)
     sections = [
@@ -79,6 +82,7 @@ def build(
         metrics_table(evidence),
         "### Parameters",
         params_diff(base),
+        *([sweep] if sweep else []),
         "### Data",
         data_diff(base, params),
         "### Plots",
@@ -91,6 +95,15 @@ def build(
         "params.yaml.</sub>",
     ]
     return "\n\n".join(sections) + "\n"
+
+
+def sweep_section() -> str | None:
+    """`cauce sweep`'s table, as a section of the report, with its picture copied beside
+    the report (CML uploads the pictures report.md names); None when no sweep ran here."""
+    if not (SWEEP_TABLE.exists() and SWEEP_PICTURE.exists()):
+        return None
+    write_bytes(PR_REPORTS / SWEEP_PICTURE.name, SWEEP_PICTURE.read_bytes())
+    return SWEEP_TABLE.read_text(encoding="utf-8").strip().replace("## ", "### ", 1)
 
 
 def row(*cells: object) -> str:

@@ -125,6 +125,7 @@ class Trial:
 class Swept:
     """A finished sweep: its trials, best first, and the one applied (None: none passed)."""
 
+    commit: str  # the commit each setting changes
     metric: str
     baseline: float | None  # this commit's figure
     trials: list[Trial]
@@ -186,7 +187,7 @@ def run(
     if best is not None and apply:
         tools.run("dvc", "exp", "apply", best.name)
         applied = best.name
-    swept = Swept(metric, (here.base_metrics or {}).get(metric), trials, applied)
+    swept = Swept(head, metric, (here.base_metrics or {}).get(metric), trials, applied)
     _write(swept)
     return swept
 
@@ -236,8 +237,8 @@ def _write(swept: Swept) -> None:
     lines = [
         f"## Sweep: {len(swept.trials)} settings, ranked by {label}",
         "",
-        f"This commit: {_number(swept.baseline)}. Each setting is a DVC experiment on the same "
-        "test split, judged by the gate against this commit.",
+        f"Commit `{swept.commit[:7]}`: {_number(swept.baseline)}. Each setting is a DVC "
+        "experiment of it on the same test split, judged by the gate against it.",
         "",
         *rows,
         "",
