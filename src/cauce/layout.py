@@ -51,6 +51,7 @@ DRIFT_PAGE = MONITOR_REPORTS / "drift.html"  # self-contained, pictures inlined
 DRIFT_PLOTS = MONITOR_REPORTS / "plots"  # a PNG per feature, most drifted first
 NOTIFICATIONS = Path("reports/notify")  # every event, written before it is sent
 SWEEP_SPEC = Path("sweep.yaml")  # the settings `cauce sweep` tries
+MACHINES = Path("machines.yaml")  # the machines train.yml can start for one job
 SWEEP_REPORTS = Path("reports/sweep")
 SWEEP_TABLE = SWEEP_REPORTS / "sweep.md"  # every setting ranked, with the gate's verdict
 SWEEP_PICTURE = SWEEP_REPORTS / "sweep.png"  # the ranking metric per setting

@@ -112,6 +112,9 @@ def rehearse(
         f".github/workflows/{workflow}",
         "--platform",
         "ubuntu-latest=-self-hosted",
+        # A job for a launched machine (runs-on: [self-hosted, <its label>]) runs here too.
+        "--platform",
+        "self-hosted=-self-hosted",
         *(["--job", job] if job else []),
         *mappings,
         *(a for name, value in (secrets or {}).items() for a in ("--secret", f"{name}={value}")),

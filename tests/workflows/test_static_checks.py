@@ -3,6 +3,7 @@ linters (zizmor, GitHub's schemas) on every workflow and action, and the depende
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -152,6 +153,36 @@ def test_each_step_that_notifies_sees_the_receivers_secrets_and_no_other_step_do
             else:
                 assert seen == {}, where
     assert notifying >= 4
+
+
+def test_only_the_launch_step_sees_the_cloud_credentials_and_no_pull_request_reaches_them():
+    """The clouds' credentials are named once (ops/runner.py, CML's names): the step that
+    runs `cauce launch-runner` names them all, from secrets of the same name, and no other
+    step sees one. The workflows that use them or a self-hosted runner start only by hand
+    (workflow_dispatch), never on a pull request, whose code may be a fork's."""
+    from cauce.ops.runner import CREDENTIALS, OPTIONAL_CREDENTIALS, RUNNER_TOKEN
+
+    names = {name for names in CREDENTIALS.values() for name in names} | set(OPTIONAL_CREDENTIALS)
+    wanted = {name: f"${{{{ secrets.{name} }}}}" for name in names}
+    wanted[RUNNER_TOKEN] = "${{ secrets.CML_RUNNER_TOKEN }}"
+    launching = 0
+    for path in WORKFLOWS:
+        workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+        triggers = workflow.get("on", workflow.get(True))
+        for job_name, job, step in steps_of(path):
+            env = step.get("env", {}) | job.get("env", {})
+            seen = {k: v for k, v in env.items() if k in wanted}
+            where = f"{path.name}: {job_name}: {step.get('name', step.get('uses'))}"
+            if "cauce launch-runner" in step.get("run", ""):
+                launching += 1
+                assert seen == wanted, where
+                assert set(triggers) == {"workflow_dispatch"}, path.name
+            else:
+                assert not set(seen) - {RUNNER_TOKEN}, where
+            secrets_text = json.dumps(step)
+            if "CML_RUNNER_TOKEN" in secrets_text or "self-hosted" in json.dumps(job):
+                assert set(triggers) == {"workflow_dispatch"}, where
+    assert launching == 1
 
 
 def audit(root: Path, first: Path | None = None, **env: str) -> subprocess.CompletedProcess:

@@ -182,6 +182,23 @@ def alert_issue(verdict: str, repository_url: str, outcome: Path | None) -> None
             lines.write(f"url={alerted.url}\n")
 
 
+def launch_runner(machine: str, run: str, outcome: Path | None) -> None:
+    """With `outcome` ($GITHUB_OUTPUT), label=… is appended before the machine is started,
+    so that the teardown finds its runner even when the launch fails half-way."""
+    from cauce.ops import runner
+
+    if outcome is not None:
+        with outcome.open("a", encoding="utf-8") as lines:
+            lines.write(f"label={runner.label_of(machine, run)}\n")
+    print(runner.launch(machine, run).line())
+
+
+def stop_runner(label: str) -> None:
+    from cauce.ops import runner
+
+    print(runner.stop(label).line())
+
+
 def score(
     params: Params,
     input: str | None,  # the option's name, --input
@@ -410,6 +427,22 @@ COMMANDS = {
                 type=Path,
             ),
         ),
+        needs_params=False,
+    ),
+    "launch-runner": Command(
+        launch_runner,
+        "start a machine of machines.yaml for one job",
+        (
+            Option("--machine", "its name in machines.yaml", required=True),
+            Option("--run", "the run it serves: $GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT", required=True),
+            Option("--outcome", "append label=<its runner's label> to this file", type=Path),
+        ),
+        needs_params=False,
+    ),
+    "stop-runner": Command(
+        stop_runner,
+        "remove the runners with this label",
+        (Option("--label", "the label launch-runner gave", required=True),),
         needs_params=False,
     ),
     "score": Command(
