@@ -4,9 +4,10 @@ job), printed as `rehearsals=true|false` for $GITHUB_OUTPUT, the reason on stder
 Every pull request runs the quick and end-to-end tests (`make test-required`). The
 rehearsals (`make test-rehearsals`: the workflows under act, the image, load and fault
 tests) exercise the template's own machinery: a pull request that changes only what an
-experiment changes (EXPERIMENT: params, data, the pipeline's code, its recorded outputs,
-docs) leaves that machinery as it was and skips them. Any other file, or a change that
-cannot be listed, runs them. main and the nightly schedule run every tier (suite.yml).
+experiment changes (EXPERIMENT: params, the sweep's settings, data, the pipeline's code,
+its recorded outputs, docs) leaves that machinery as it was and skips them. Any other
+file, or a change that cannot be listed, runs them. main and the nightly schedule run
+every tier (suite.yml).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from fnmatch import fnmatchcase
 # it was.
 EXPERIMENT = (
     "params.yaml",
+    "sweep.yaml",  # the settings a `sweep`-labelled pull request tries
     "dvc.lock",
     "*.md",
     "reports/",

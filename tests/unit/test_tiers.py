@@ -19,6 +19,8 @@ from tests.tiers import machinery
         (["README.md", "data/source/new.parquet"], []),
         ([], []),
         (["params.yaml", ".github/workflows/pr.yml"], [".github/workflows/pr.yml"]),
+        (["sweep.yaml"], []),  # a sweep proposed: the experiment job runs it
+        (["machines.yaml"], ["machines.yaml"]),  # what train.yml launches: its rehearsal
         (["src/cauce/ops/release.py"], ["src/cauce/ops/release.py"]),
         (["Dockerfile", "Makefile", "uv.lock"], ["Dockerfile", "Makefile", "uv.lock"]),
         (["dvc.yaml"], ["dvc.yaml"]),  # the rehearsals name the stages
