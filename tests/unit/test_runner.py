@@ -67,6 +67,14 @@ def test_a_bad_machines_yaml_names_the_field_and_the_rule(tmp_path):
     path.write_text("machines:\n  Big Box:\n    cloud: aws\n    type: m\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="Big Box"):
         runner.load(path)
+    for machine, rule in [
+        ("cloud: gcp, spot: true, spot_price: 0.5", "spot_price: gcp's spot machines have a fixed"),
+        ("cloud: aws, spot_price: 0.5", "spot_price: a bid for a spot machine; set spot: true"),
+        ("cloud: kubernetes, spot: true", "spot: a kubernetes runner is a pod on the cluster"),
+    ]:
+        path.write_text(f"machines:\n  big: {{{machine}, type: m}}\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match=rf"machines.yaml: machines.big.{rule}"):
+            runner.load(path)
 
 
 def test_nothing_starts_without_the_clouds_secrets_or_for_an_unknown_machine(stand_ins):

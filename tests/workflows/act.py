@@ -30,6 +30,7 @@ STAND_INS = {
     "docker/login-action": HERE / "actions/docker-login",
     "docker/build-push-action": HERE / "actions/build-push",
     "actions/attest-build-provenance": HERE / "actions/attest-build-provenance",
+    "hashicorp/setup-terraform": HERE / "actions/setup-terraform",
 }
 HANDLED_BY_ACT = {"actions/checkout"}  # act copies the working tree in instead
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -4,6 +4,7 @@ linters (zizmor, GitHub's schemas) on every workflow and action, and the depende
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from tests.conftest import ROOT, Workspace, tool_environment
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = sorted(ROOT.glob(".github/workflows/*.yml"))
+SECRET = re.compile(r"secrets\.(\w+)")
 ACTIONS = sorted(ROOT.glob(".github/actions/*/action.yml"))
 DEPENDABOT = ROOT / ".github/dependabot.yml"
 
@@ -133,6 +135,7 @@ class Step:
     where: str  # workflow: job: step
     run: str
     env: dict[str, str]  # what the step sees: the workflow's, its job's and its own
+    inputs: dict  # its with:
     job: dict
     triggers: set[str]  # what starts its workflow
 
@@ -147,6 +150,7 @@ def steps() -> Iterator[Step]:
                     f"{path.name}: {name}: {step.get('name', step.get('uses'))}",
                     step.get("run", ""),
                     workflow.get("env", {}) | job.get("env", {}) | step.get("env", {}),
+                    step.get("with", {}),
                     job,
                     triggers,
                 )
@@ -173,8 +177,9 @@ def test_each_step_that_notifies_sees_the_receivers_secrets_and_no_other_step_do
 def test_only_the_launch_step_sees_the_cloud_credentials_and_no_pull_request_reaches_them():
     """The clouds' credentials are named once (ops/runner.py, CML's names): the step that
     runs `cauce launch-runner` names them all, from secrets of the same name, and no other
-    step sees one. The workflows that use them or a self-hosted runner start only by hand
-    (workflow_dispatch), never on a pull request, whose code may be a fork's."""
+    step refers to one, under any name or input. The workflows that use them or a
+    self-hosted runner start only by hand (workflow_dispatch), never on a pull request,
+    whose code may be a fork's."""
     from cauce.ops.runner import CREDENTIALS, OPTIONAL_CREDENTIALS, RUNNER_TOKEN
 
     names = {name for names in CREDENTIALS.values() for name in names} | set(OPTIONAL_CREDENTIALS)
@@ -182,16 +187,52 @@ def test_only_the_launch_step_sees_the_cloud_credentials_and_no_pull_request_rea
     wanted[RUNNER_TOKEN] = "${{ secrets.CML_RUNNER_TOKEN }}"
     launching = 0
     for step in steps():
-        seen = {k: v for k, v in step.env.items() if k in wanted}
+        referred = set(SECRET.findall(str(step.env) + str(step.inputs))) & names
         if "cauce launch-runner" in step.run:
             launching += 1
-            assert seen == wanted, step.where
+            assert {k: v for k, v in step.env.items() if k in wanted} == wanted, step.where
         else:
-            assert not set(seen) - {RUNNER_TOKEN}, step.where
+            assert referred == set(), step.where
         uses_a_machine = "CML_RUNNER_TOKEN" in str(step.env) or "self-hosted" in str(step.job)
         if uses_a_machine:
             assert step.triggers == {"workflow_dispatch"}, step.where
     assert launching == 1
+
+
+def test_the_push_from_a_launched_machine_gets_the_token_from_its_environment_alone(tmp_path):
+    """train.yml's push step has no gh on the launched machine: its credential helper
+    gives git, and DVC's own git client (scmrepo), the step's GH_TOKEN for github.com, and
+    nothing to any other host or once the token is gone."""
+    from scmrepo.git.credentials import Credential, CredentialNotFoundError
+
+    (push,) = [s for s in steps() if s.where.startswith("train.yml") and "exp push" in s.run]
+    assert push.env["GH_TOKEN"] == "${{ github.token }}"  # noqa: S105 (an expression)
+    configure = push.run.split("dvc exp push")[0]
+    env = {**tool_environment(tmp_path), "GIT_TERMINAL_PROMPT": "0"}
+    env.pop("GH_TOKEN", None)
+    subprocess.run(["bash", "-euc", configure], env=env, check=True)
+
+    def fill(host: str, token: str | None) -> str:
+        return subprocess.run(
+            ["git", "credential", "fill"],
+            input=f"protocol=https\nhost={host}\npath=cauce-org/cauce.git\n\n",
+            env={**env, **({"GH_TOKEN": token} if token else {})},
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+
+    assert "username=x-access-token\npassword=the-token\n" in fill("github.com", "the-token")
+    assert "password=" not in fill("gitlab.com", "the-token")
+    assert "password=" not in fill("github.com", None)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**env, "GH_TOKEN": "the-token"}.items():
+            patch.setenv(name, value)
+        found = Credential(url="https://github.com/cauce-org/cauce.git").fill()
+        assert (found.username, found.password) == ("x-access-token", "the-token")
+        patch.delenv("GH_TOKEN")
+        with pytest.raises(CredentialNotFoundError):
+            Credential(url="https://github.com/cauce-org/cauce.git").fill()
 
 
 def audit(root: Path, first: Path | None = None, **env: str) -> subprocess.CompletedProcess:

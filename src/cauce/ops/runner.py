@@ -17,9 +17,17 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    StringConstraints,
+    model_validator,
+)
 
 from cauce import ConfigError, tools
 from cauce.config import parse_yaml
@@ -53,6 +61,17 @@ class Machine(BaseModel):
     spot_price: PositiveFloat | None = None  # the most to pay per hour, in USD
     hdd_size: PositiveInt | None = None  # GB
     idle_timeout: PositiveInt = 600  # seconds without a job before it shuts down
+
+    @model_validator(mode="after")
+    def _spot_as_the_cloud_sells_it(self) -> Self:
+        # What CML's Terraform provider refuses at launch, or ignores, refused here first.
+        if self.spot and self.cloud == "kubernetes":
+            raise ValueError("spot: a kubernetes runner is a pod on the cluster's own nodes")
+        if self.spot_price is not None and not self.spot:
+            raise ValueError("spot_price: a bid for a spot machine; set spot: true too")
+        if self.spot_price is not None and self.cloud == "gcp":
+            raise ValueError("spot_price: gcp's spot machines have a fixed price, not a bid")
+        return self
 
 
 class Machines(BaseModel):
