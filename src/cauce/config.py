@@ -171,6 +171,11 @@ class GroupGate(_Section):
 class GateParams(_Section):
     metrics: dict[MetricName, GateRule]
     groups: GroupGate
+    # The paired bootstrap of every delta (cauce.intervals): its two-sided level, its
+    # resamples and their seed (the same seed, the same report).
+    confidence: Fraction = 0.95
+    resamples: PositiveInt = 1000
+    seed: int = 0
 
     @model_validator(mode="after")
     def _bounds_follow_direction(self) -> Self:

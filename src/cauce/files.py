@@ -239,13 +239,33 @@ def stage_log(stage: str) -> Iterator[StageLog]:
     _keep_timings(record)
 
 
+def read_timings() -> dict[str, Any]:
+    """TIMINGS, or nothing where this machine has not run a stage."""
+    try:
+        timings: dict[str, Any] = json.loads(TIMINGS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return timings
+
+
 def _keep_timings(record: StageLog) -> None:
     """Merge this stage's timings into TIMINGS (stages run one at a time under dvc repro)."""
-    try:
-        timings = json.loads(TIMINGS.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        timings = {}
+    timings = read_timings()
     timings[record.stage] = {"seconds": round(record.seconds, 3), **record.timings}
+    write_json(TIMINGS, timings)
+
+
+FITS_KEPT = 50  # models whose fitting time TIMINGS remembers, the latest
+
+
+def remember_fit(model_sha256: str, seconds: float) -> None:
+    """Keep how long fitting the model with this hash took on this machine, so that the
+    PR report can show a base model's training time beside this one's when this machine
+    trained both (wall-clock time stays out of git and DVC's outputs)."""
+    timings = read_timings()
+    fits = {k: v for k, v in timings.get("fits", {}).items() if k != model_sha256}
+    fits[model_sha256] = round(seconds, 3)
+    timings["fits"] = dict(list(fits.items())[-FITS_KEPT:])
     write_json(TIMINGS, timings)
 
 

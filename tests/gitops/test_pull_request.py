@@ -4,6 +4,7 @@ the baseline on main, and PR branches that make the model worse or leave it alon
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -13,6 +14,11 @@ from tests.conftest import Workspace
 
 pytestmark = pytest.mark.slow
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# A failed regression check: the metric, its change with the interval, and why it fails.
+WORSE_BEYOND_NOISE = (
+    r"{} −0\.\d{{4}} \(−0\.\d{{4}} … −0\.\d{{4}}\) vs {}: worse beyond noise, "
+    r"and by more than the allowed 0\.01 \(0\.\d{{4}} → 0\.\d{{4}}\)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +36,7 @@ def commit_all(clone: Workspace, message: str) -> None:
     clone.run("git", "commit", "-q", "-m", message)
 
 
-def test_a_worse_model_fails_the_gate_naming_roc_auc(clone):
+def test_a_worse_model_fails_the_gate_naming_the_metric_its_change_and_interval(clone):
     branch(clone, "fewer-iterations")
     clone.run("dvc", "exp", "run", "-S", "train.hist_gradient_boosting.max_iter=3")
     # DVC rewrote params.yaml; in the form it writes, only the value set changed
@@ -44,18 +50,58 @@ def test_a_worse_model_fails_the_gate_naming_roc_auc(clone):
     assert report.stdout.strip() == "reports/pr/report.md"
     text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
     assert text.startswith("## Model report: this PR vs `main`\n\n❌ **Gate failed (")
-    assert "roc_auc got worse by" in text.splitlines()[2]
-    roc_row = next(line for line in text.splitlines() if line.startswith("| ROC AUC"))
-    assert "🔴 ▼ -0." in roc_row
+    verdict_line = text.splitlines()[2]
+    assert re.search(WORSE_BEYOND_NOISE.format("average_precision", "main"), verdict_line)
+    rows = {line.split(" |")[0]: line for line in text.splitlines() if line.startswith("| ")}
+    assert re.search(
+        r"\| 🔴 −0\.\d{4} \(−0\.\d{4} … −0\.\d{4}\) worse \|$", rows["| Average precision ↑"]
+    )
+    # On the sampled test split (800 rows), ROC AUC fell past its allowance of 0.005, but
+    # its interval holds zero: noise, which the gate does not fail.
+    assert rows["| ROC AUC ↑"].endswith(") within noise |")
+    assert "roc_auc −0." not in verdict_line
     assert "| `train.hist_gradient_boosting.max_iter` | `40` | `3` |" in text
+    assert "![The gated changes, with their intervals](deltas.png)" in text
+    assert (clone.path / "reports/pr/deltas.png").read_bytes()[:8] == PNG_MAGIC
 
     gate = clone.run("cauce", "gate", "--base", "main", check=False)
     assert gate.returncode == 1
     assert gate.stdout.startswith("Gate failed (")
-    assert "\n  - roc_auc got worse by " in gate.stdout
+    assert re.search("\n  - " + WORSE_BEYOND_NOISE.format("average_precision", "main"), gate.stdout)
     verdict = json.loads((clone.path / "reports/pr/gate.json").read_text(encoding="utf-8"))
     assert verdict["passed"] is False
-    assert any(f.startswith("roc_auc got worse") for f in verdict["failures"])
+    assert any(f.startswith("average_precision −0.") for f in verdict["failures"])
+
+
+def test_the_report_and_the_gate_are_the_same_bytes_again_at_another_thread_count(clone):
+    """On the worse PR the first test left checked out: the intervals are seeded and summed
+    without threads, so a second run, with one OpenMP thread, writes the same verdict, the
+    same picture and the same report but for its two timings (training and latency); the
+    suite runs OpenMP on one thread, the second run on two."""
+    folder = clone.path / "reports/pr"
+
+    def written() -> dict[str, bytes]:
+        clone.run("cauce", "report", "--base", "main")
+        clone.run("cauce", "gate", "--base", "main", check=False)
+        return {f.name: f.read_bytes() for f in sorted(folder.iterdir())}
+
+    def without_timings(report: bytes) -> list[str]:
+        timed = ("- **Training time**", "- **Prediction latency**")
+        return [line for line in report.decode().splitlines() if not line.startswith(timed)]
+
+    first = written()
+    threads = clone.env.get("OMP_NUM_THREADS")
+    clone.env["OMP_NUM_THREADS"] = "2"
+    try:
+        again = written()
+    finally:
+        clone.env.pop("OMP_NUM_THREADS")
+        if threads is not None:
+            clone.env["OMP_NUM_THREADS"] = threads
+    assert set(first) == set(again)
+    for name in first.keys() - {"report.md"}:
+        assert first[name] == again[name], name
+    assert without_timings(first["report.md"]) == without_timings(again["report.md"])
 
 
 def test_the_report_images_are_real_pngs_of_both_revisions(clone):
@@ -88,7 +134,11 @@ def test_a_neutral_change_passes(clone):
     assert text_of.returncode == 0
     text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
     assert "✅ **Gate passed" in text
-    assert "⚪ 0.0000" in next(line for line in text.splitlines() if line.startswith("| ROC AUC"))
+    assert "⚪ 0.0000 unchanged" in next(
+        line for line in text.splitlines() if line.startswith("| ROC AUC")
+    )
+    assert gate.stdout.startswith("Gate passed: all ")
+    assert "; no gated change is worse beyond noise." in gate.stdout
 
 
 def test_a_base_without_metrics_reports_this_prs_numbers(clone):
@@ -115,8 +165,9 @@ def test_the_production_model_is_the_champion(clone):
     assert "¹ the production model, scored on the same test split as this PR." in text
     gate = clone.run("cauce", "gate", "--base", "main", check=False)
     assert gate.returncode == 1
-    assert "roc_auc got worse by" in gate.stdout
-    assert "vs production model@v0.1.0" in gate.stdout
+    assert re.search(
+        WORSE_BEYOND_NOISE.format("average_precision", "production model@v0\\.1\\.0"), gate.stdout
+    )
 
 
 def test_an_unknown_base_is_named(clone):

@@ -147,3 +147,63 @@ def test_a_pipeline_that_did_not_reproduce_fails_first():
     assert (first.rule, first.passed) == ("reproduced", True)
     assert first.message == "the pipeline reproduced what dvc.lock records"
     assert len(failed_messages(found)) == 1
+
+
+def paired(deltas: dict, **kwargs) -> Evidence:
+    found = evidence(**kwargs)
+    found.deltas, found.confidence = {"base": deltas}, 0.95
+    return found
+
+
+def test_with_an_interval_a_regression_fails_when_beyond_its_allowance_and_beyond_noise():
+    from cauce.intervals import Interval
+
+    base = {"roc_auc": 0.907, "accuracy": 0.83, "log_loss": 0.37}
+    # ROC AUC −0.007, beyond the allowed 0.005, but its interval reaches 0: noise, passes.
+    noisy = Interval(-0.007, -0.015, 0.001)
+    # Accuracy −0.004: surely worse (the interval is below 0), but within 0.01: passes.
+    allowed = Interval(-0.004, -0.006, -0.002)
+    # Log loss +0.02 (lower is better): beyond 0.01, and the interval is above 0: fails.
+    worse = Interval(0.02, 0.012, 0.028)
+    metrics = {"roc_auc": 0.90, "accuracy": 0.826, "log_loss": 0.39}
+    deltas = {"roc_auc": noisy, "accuracy": allowed, "log_loss": worse}
+    found = paired(deltas, metrics=metrics, base=base)
+    checks = {c.metric: c for c in decide(POLICY, found) if c.rule == "regression vs main"}
+    assert checks["roc_auc"].passed
+    assert checks["roc_auc"].interval == noisy
+    assert checks["accuracy"].passed
+    assert not checks["log_loss"].passed
+    assert failed_messages(found) == [
+        "log_loss +0.0200 (+0.0120 … +0.0280) vs main: worse beyond noise, and by more than "
+        "the allowed 0.01 (0.3700 → 0.3900)"
+    ]
+
+
+def test_without_an_interval_the_point_decides():
+    base = {"roc_auc": 0.907, "accuracy": 0.83, "log_loss": 0.37}
+    found = evidence(metrics={"roc_auc": 0.90, "accuracy": 0.83, "log_loss": 0.37}, base=base)
+    assert failed_messages(found) == [
+        "roc_auc got worse by 0.0070 vs main (0.9070 → 0.9000, allowed 0.005)"
+    ]
+
+
+def test_an_interval_reads_better_worse_or_within_noise_in_the_metrics_direction():
+    from cauce.intervals import Interval
+    from cauce.ops.gate import reading, shown
+
+    assert reading("roc_auc", Interval(0.001, -0.001, 0.003)) == "within noise"
+    assert reading("roc_auc", Interval(0.004, 0.001, 0.007)) == "better"
+    assert reading("log_loss", Interval(0.004, 0.001, 0.007)) == "worse"
+    assert reading("log_loss", Interval(-0.004, -0.007, -0.001)) == "better"
+    assert shown(Interval(0.0012, -0.0008, 0.0031)) == "+0.0012 (−0.0008 … +0.0031)"
+
+
+def test_a_group_regression_with_an_interval_names_the_group_the_delta_and_the_interval():
+    from cauce.intervals import Interval
+
+    mine, base = {"SEX": {"1": group(5000, 0.85)}}, {"SEX": {"1": group(5000, 0.90)}}
+    found = paired({"roc_auc SEX=1": Interval(-0.05, -0.07, -0.03)}, groups=mine, base_groups=base)
+    assert failed_messages(found) == [
+        "roc_auc for SEX=1 −0.0500 (−0.0700 … −0.0300) vs main: worse beyond noise, and by "
+        "more than the allowed 0.02 (0.9000 → 0.8500)"
+    ]

@@ -94,7 +94,15 @@ def test_a_held_back_version_names_the_first_failure_as_the_report_orders_them(p
     champion = {**mine, "roc_auc": 0.95, "accuracy": 0.70}
     files = {"reports/evaluate/metrics.json": mine, "reports/evaluate/groups.json": {}}
     monkeypatch.setattr(release.revisions, "read_json", lambda path, *_: files[str(path)])
-    monkeypatch.setattr(release, "score_version", lambda *_: (champion, {}))
+
+    def scored(evidence, _params, version):
+        evidence.champion, evidence.champion_metrics, evidence.champion_groups = (
+            version,
+            champion,
+            {},
+        )
+
+    monkeypatch.setattr(release, "against_production", scored)
     decision = release.judge(params, "v0.2.0", "model@v0.1.0")
     assert not decision.promote
     assert decision.reason == "v0.2.0 stays in staging: accuracy 0.7000 is below the floor 0.78"

@@ -1,8 +1,11 @@
 """`cauce gate --base REV`: may this pull request's model be merged?
 
 The policy is the `gate` section of params.yaml (so lowering it shows in the PR's params
-diff): bounds on this PR's metrics, and how much worse than the base branch, and than the
-production model evaluated on this PR's test set, each metric and each group may get.
+diff): bounds on this PR's metrics, and how much worse than the base branch's model and
+the production model each metric and each group may get. All three models are scored on
+this PR's test rows, so each delta comes with its paired bootstrap interval
+(cauce.intervals), and a regression fails only when the evidence says so: when it is
+worse than its allowance and its interval does not reach zero (`regression`).
 """
 
 from __future__ import annotations
@@ -13,22 +16,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cauce import CauceError
+from cauce.artifact import Target
 from cauce.config import GateParams, Params
 from cauce.files import write_json
+from cauce.intervals import Interval, Subset, paired
 from cauce.layout import (
     EVALUATE_METRICS,
     GATE_VERDICT,
     GROUP_METRICS,
     MODEL_CARD,
+    MODEL_DIR,
     MODEL_FILE,
     REPRODUCTION,
     TEST_SPLIT,
 )
 from cauce.metrics import METRICS
-from cauce.ops import registry, revisions
+from cauce.ops import lock, registry, revisions
 from cauce.progress import phase
 
 log = logging.getLogger("cauce")
@@ -48,6 +55,15 @@ class Evidence:
     champion_groups: dict[str, Any] | None = None
     reproduction: dict[str, Any] | None = None  # what `cauce reproduce` found for this commit
     notes: list[str] = field(default_factory=list)
+    # {BASE or PRODUCTION: {metric, or "metric column=group": this PR − that model}},
+    # paired on this PR's test rows; a comparison missing here is judged on points alone.
+    deltas: dict[str, dict[str, Interval]] = field(default_factory=dict)
+    confidence: float | None = None
+    base_model_sha256: str | None = None  # the base's model file, where it was scored
+
+
+# The comparisons of Evidence.deltas.
+BASE, PRODUCTION = "base", "production"
 
 
 # Checks of this model on its own, reported before comparisons with others.
@@ -60,15 +76,16 @@ FLOAT_NOISE = 1e-9
 class Check:
     rule: str
     metric: str
-    value: float | None
+    value: float | None  # a regression's: how much worse, in the metric's direction
     limit: float | None
     passed: bool
     message: str
+    interval: Interval | None = None  # a regression's delta with its interval, when paired
 
 
 def gather(base: str, params: Params, champion: bool = True, command: str = "gate") -> Evidence:
-    """This PR's metrics, the base revision's, and the champion's on this PR's test set:
-    one phase of `command` (scoring the champion takes seconds)."""
+    """This PR's metrics, the base revision's, and the champion's on this PR's test set,
+    with the intervals of the deltas: one phase of `command` (scoring takes seconds)."""
     with phase(command, f"metrics of this PR, {base} and production") as now:
         evidence = _gather(base, params, champion)
         now.detail = f"production: {evidence.champion or 'none yet'}"
@@ -76,7 +93,7 @@ def gather(base: str, params: Params, champion: bool = True, command: str = "gat
 
 
 def _gather(base: str, params: Params, champion: bool) -> Evidence:
-    revisions.resolve(base)
+    commit = revisions.resolve(base)
     metrics = revisions.read_json(EVALUATE_METRICS)
     if metrics is None:
         raise CauceError(f"{EVALUATE_METRICS} not found: run `dvc repro` first")
@@ -90,40 +107,143 @@ def _gather(base: str, params: Params, champion: bool) -> Evidence:
     found = revisions.read_json(REPRODUCTION)
     if found is not None and found.get("commit") == revisions.resolve("HEAD"):
         evidence.reproduction = found
+    rows = ScoredRows.read()
+    others: dict[str, np.ndarray] = {}
     if evidence.base_metrics is None:
         evidence.notes.append(
             f"{base} has no {EVALUATE_METRICS} (a first pull request?): "
             "only this PR's own numbers and the gate's bounds apply."
         )
+    else:
+        try:
+            others[BASE], evidence.base_model_sha256 = _predict_at(commit, rows)
+        except (CauceError, OSError, ValueError) as error:
+            evidence.notes.append(
+                f"The model of {base} could not be scored on this PR's test rows ({error}): "
+                f"the changes against {base} are point estimates, without intervals."
+            )
     if champion:
-        _score_champion(evidence, params)
+        version = registry.production_version()
+        if version is not None:
+            evidence.champion = version
+            try:
+                others[PRODUCTION] = predict_version(version, rows)
+                evidence.champion_metrics, evidence.champion_groups = rows.measure(
+                    others[PRODUCTION], params
+                )
+            except (CauceError, OSError) as error:
+                evidence.notes.append(
+                    f"The production model {version} could not be scored: {error}"
+                )
+                others.pop(PRODUCTION, None)
+    add_intervals(evidence, params, rows, others)
     return evidence
 
 
-def score_version(version_ref: str, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Metrics and group metrics of a registered version on *this* checkout's test split."""
-    from cauce.artifact import ModelInfo
-    from cauce.model import load_model, score
-    from cauce.pipeline.evaluate import measure
+@dataclass(frozen=True)
+class ScoredRows:
+    """This checkout's test split, its true values, and this PR's model's predictions."""
 
+    frame: pd.DataFrame
+    target: Target
+    y_true: np.ndarray
+    prediction: np.ndarray
+
+    @classmethod
+    def read(cls) -> ScoredRows:
+        from cauce.artifact import ModelInfo
+        from cauce.model import load_model, score
+
+        frame = pd.read_parquet(TEST_SPLIT)
+        target = ModelInfo.read(MODEL_CARD).target
+        y_true = target.encode(frame[target.column], str(TEST_SPLIT))
+        return cls(frame, target, y_true, score(load_model(MODEL_FILE), frame))
+
+    def measure(
+        self, prediction: np.ndarray, params: Params
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Metrics and group metrics of `prediction`, judged as this PR's model is: its
+        labels and threshold, on its test split."""
+        from cauce.pipeline.evaluate import measure
+
+        return measure(self.frame, prediction, self.target, params)
+
+
+def _predict(model_dir: Path, rows: ScoredRows) -> np.ndarray:
+    from cauce.model import load_model, score
+
+    return score(load_model(model_dir / MODEL_FILE.name), rows.frame)
+
+
+def predict_version(version_ref: str, rows: ScoredRows) -> np.ndarray:
+    """A registered version's predictions for this checkout's test rows."""
     with tempfile.TemporaryDirectory() as folder:
         fetched = registry.fetch(registry.version_of(version_ref), Path(folder) / "model")
-        pipeline = load_model(fetched / MODEL_FILE.name)
-    test = pd.read_parquet(TEST_SPLIT)
-    # Judged as this PR's model is: its labels and threshold, on its test split.
-    target = ModelInfo.read(MODEL_CARD).target
-    return measure(test, score(pipeline, test), target, params)
+        return _predict(fetched, rows)
 
 
-def _score_champion(evidence: Evidence, params: Params) -> None:
-    version = registry.production_version()
-    if version is None:
-        return
+def _predict_at(commit: str, rows: ScoredRows) -> tuple[np.ndarray, str | None]:
+    """The predictions of the model `commit`'s dvc.lock records, for this checkout's test
+    rows (this PR's own where the model is the same: a PR that did not retrain), and the
+    model file's hash."""
+    from cauce.artifact import ModelInfo
+
+    output: tuple[str, lock.Kind, str] = ("train", "output", MODEL_DIR.as_posix())
+    if lock.lock_entries(commit).get(output) == lock.lock_entries(revisions.WORKSPACE).get(output):
+        return rows.prediction, ModelInfo.read(MODEL_CARD).model_sha256
+    with tempfile.TemporaryDirectory() as folder:
+        into = Path(folder) / MODEL_DIR.name
+        get = ("dvc", "get", ".", MODEL_DIR.as_posix(), "--rev", commit, "-o", str(into))
+        lock.get_or_rebuild(get, commit, f"{MODEL_DIR} at {commit[:12]}")
+        return _predict(into, rows), ModelInfo.read(into / MODEL_CARD.name).model_sha256
+
+
+def against_production(evidence: Evidence, params: Params, version: str) -> None:
+    """Score the production `version` on this checkout's test rows into `evidence`: its
+    metrics, its group metrics and the paired intervals of this model against it."""
+    rows = ScoredRows.read()
+    prediction = predict_version(version, rows)
     evidence.champion = version
-    try:
-        evidence.champion_metrics, evidence.champion_groups = score_version(version, params)
-    except (CauceError, OSError) as error:
-        evidence.notes.append(f"The production model {version} could not be scored: {error}")
+    evidence.champion_metrics, evidence.champion_groups = rows.measure(prediction, params)
+    add_intervals(evidence, params, rows, {PRODUCTION: prediction})
+
+
+def subsets(
+    gate: GateParams, rows: ScoredRows, metrics: dict[str, Any], columns: list[str]
+) -> list[Subset]:
+    """What gets an interval: every metric this PR reports, and the gate's group metric in
+    every group of the slice `columns` large enough to be gated."""
+    found = [Subset(name, name, None) for name in METRICS if metrics.get(name) is not None]
+    groups = gate.groups
+    for column in columns:
+        values = rows.frame[column]
+        for group in sorted(values.dropna().unique()):
+            member = (values == group).to_numpy()
+            if member.sum() >= groups.min_rows:
+                found.append(Subset(f"{groups.metric} {column}={group}", groups.metric, member))
+    return found
+
+
+def add_intervals(
+    evidence: Evidence, params: Params, rows: ScoredRows, others: dict[str, np.ndarray]
+) -> None:
+    """Evidence.deltas: this PR's model against each of `others`, on the same resamples."""
+    if not others:
+        return
+    gate = params.gate
+    measured = subsets(gate, rows, evidence.metrics, list(evidence.groups))
+    evidence.confidence = gate.confidence
+    evidence.deltas = paired(
+        rows.target.task,
+        rows.y_true,
+        rows.target.threshold,
+        rows.prediction,
+        others,
+        measured,
+        gate.confidence,
+        gate.resamples,
+        gate.seed,
+    )
 
 
 def worsening(metric: str, old: float, new: float) -> float:
@@ -136,14 +256,81 @@ def within(worse: float, allowed: float) -> bool:
     return worse <= allowed + FLOAT_NOISE
 
 
+def reading(metric: str, interval: Interval) -> str:
+    """What the interval says of the change: better, worse, or within noise (it holds 0)."""
+    if interval.low <= 0 <= interval.high:
+        return "within noise"
+    up = interval.low > 0
+    return "better" if up == METRICS[metric].higher_is_better else "worse"
+
+
+def signed(value: float) -> str:
+    """+0.0012 / −0.0008: the sign always shown, a true minus sign."""
+    return f"{value:+.4f}".replace("-", "−")
+
+
+def shown(interval: Interval) -> str:
+    """`+0.0012 (−0.0008 … +0.0031)`: the delta and its interval, as the report prints it."""
+    return f"{signed(interval.delta)} ({signed(interval.low)} … {signed(interval.high)})"
+
+
+def regression(
+    metric: str,
+    key: str,
+    against: str,
+    old: float,
+    new: float,
+    allowed: float,
+    interval: Interval | None,
+) -> Check:
+    """How much worse `key` got than `against`, and is that beyond `allowed`?
+
+    With an interval the rule asks for evidence: fail when the change is worse than the
+    allowance *and* its interval does not reach zero (the whole interval is on the worse
+    side). A drop past the allowance that the interval cannot tell from noise passes, and
+    so does a real but allowed one. Without an interval (no paired predictions), the
+    point alone decides."""
+    whole = key == metric
+    rule = f"regression vs {against}" if whole else f"group regression vs {against}"
+    said = key if whole else key.replace(" ", " for ", 1)  # roc_auc for SEX=1
+    if interval is None:
+        worse = worsening(metric, old, new)
+        return Check(
+            rule,
+            key,
+            worse,
+            allowed,
+            within(worse, allowed),
+            f"{said} got worse by {worse:.4f} vs {against} ({old:.4f} → {new:.4f}, "
+            f"allowed {allowed})",
+        )
+    worse = worsening(metric, 0, interval.delta)
+    passed = within(worse, allowed) or reading(metric, interval) != "worse"
+    return Check(
+        rule,
+        key,
+        worse,
+        allowed,
+        passed,
+        f"{said} {shown(interval)} vs {against}: worse beyond noise, and by more than the "
+        f"allowed {allowed} ({new - interval.delta:.4f} → {new:.4f})",
+        interval,
+    )
+
+
 def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
     """Every check the policy asks for, passed or not."""
     checks: list[Check] = []
     if evidence.reproduction is not None:
         checks.append(_reproduced(evidence.reproduction))
     comparisons = [
-        (evidence.base, evidence.base_metrics, evidence.base_groups),
-        (f"production {evidence.champion}", evidence.champion_metrics, evidence.champion_groups),
+        (BASE, evidence.base, evidence.base_metrics, evidence.base_groups),
+        (
+            PRODUCTION,
+            f"production {evidence.champion}",
+            evidence.champion_metrics,
+            evidence.champion_groups,
+        ),
     ]
     for metric, rule in gate.metrics.items():
         value = evidence.metrics.get(metric)
@@ -175,42 +362,33 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
             )
         if rule.max_regression is None:
             continue
-        for against, reference, _ in comparisons:
+        for name, against, reference, _ in comparisons:
             old = (reference or {}).get(metric)
             if old is None:
                 continue
-            worse = worsening(metric, old, value)
+            interval = evidence.deltas.get(name, {}).get(metric)
             checks.append(
-                Check(
-                    f"regression vs {against}",
+                regression(
                     metric,
-                    worse,
+                    metric,
+                    against,
+                    old,
+                    value,
                     rule.max_regression,
-                    within(worse, rule.max_regression),
-                    f"{metric} got worse by {worse:.4f} vs {against} ({old:.4f} → {value:.4f}, "
-                    f"allowed {rule.max_regression})",
+                    interval,
                 )
             )
     metric, allowed = gate.groups.metric, gate.groups.max_regression
-    for against, _, reference_groups in comparisons:
+    for name, against, _, reference_groups in comparisons:
         for column, groups in (reference_groups or {}).items():
             for group, old_entry in groups.items():
                 new_entry = evidence.groups.get(column, {}).get(group, {})
                 old, new = old_entry.get(metric), new_entry.get(metric)
                 if old is None or new is None or new_entry["rows"] < gate.groups.min_rows:
                     continue
-                worse = worsening(metric, old, new)
-                checks.append(
-                    Check(
-                        f"group regression vs {against}",
-                        f"{metric} {column}={group}",
-                        worse,
-                        allowed,
-                        within(worse, allowed),
-                        f"{metric} for {column}={group} got worse by {worse:.4f} vs {against} "
-                        f"({old:.4f} → {new:.4f}, allowed {allowed})",
-                    )
-                )
+                key = f"{metric} {column}={group}"
+                interval = evidence.deltas.get(name, {}).get(key)
+                checks.append(regression(metric, key, against, old, new, allowed, interval))
     return checks
 
 
@@ -235,10 +413,35 @@ def verdict(checks: list[Check]) -> str:
     """One sentence: passed or failed, and why."""
     failed = failures(checks)
     if not failed:
-        return f"Gate passed: all {len(checks)} checks hold."
+        return f"Gate passed: all {len(checks)} checks hold{let_through(checks)}."
     reasons = "; ".join(c.message for c in failed[:3])
     more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
     return f"Gate failed ({len(failed)} of {len(checks)} checks): {reasons}{more}."
+
+
+def let_through(checks: list[Check]) -> str:
+    """What a passing gate let through that a reviewer should still see: changes worse
+    beyond noise but within their allowance, and drops past their allowance that the
+    interval cannot tell from noise ("" when no check was paired)."""
+    paired = [(c, c.interval) for c in checks if c.interval is not None]
+    if not paired:
+        return ""
+    worse, unclear = [], []
+    for check, interval in paired:
+        said = f"{check.metric} {shown(interval)} vs {check.rule.split(' vs ', 1)[1]}"
+        if reading(check.metric.split(" ", 1)[0], interval) == "worse":
+            worse.append(said)
+        elif not within(check.value or 0.0, check.limit or 0.0):
+            unclear.append(said)
+    parts = [
+        f"{what}: {', '.join(found)}"
+        for what, found in (
+            ("worse beyond noise, within the allowance", worse),
+            ("past the allowance, within noise", unclear),
+        )
+        if found
+    ]
+    return "; " + "; ".join(parts) if parts else "; no gated change is worse beyond noise"
 
 
 @dataclass(frozen=True)

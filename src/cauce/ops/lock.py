@@ -367,3 +367,12 @@ def rebuild_at(commit: str, target: str = "train") -> None:
     log.info(
         "rebuilt %s at %s: byte for byte what its %s records", ", ".join(ran), commit[:12], LOCK
     )
+
+
+def get_or_rebuild(get: tuple[str, ...], commit: str, what: str) -> None:
+    """Run `get` (`dvc get` or `dvc artifacts get` of an output at `commit`); when no DVC
+    cache or remote here has the output, rebuild it from its commit first (rebuild_at)."""
+    if tools.run(*get, check=False).returncode != 0:
+        log.info("%s is in no DVC cache or remote here: rebuilding it from its commit", what)
+        rebuild_at(commit)
+        tools.run(*get)

@@ -142,13 +142,7 @@ def fetch(version: str, into: Path) -> Path:
     From the DVC cache or remote; when neither has it (a fork with no remote, a fresh
     runner), it is rebuilt from the version's commit and verified against its dvc.lock.
     """
+    commit = tools.run("git", "rev-list", "-n", "1", f"{MODEL}@{version}").stdout.strip()
     get = ("dvc", "artifacts", "get", ".", MODEL, "--rev", version, "-o", str(into), "--force")
-    if tools.run(*get, check=False).returncode != 0:
-        log.info(
-            "%s@%s is in no DVC cache or remote here: rebuilding it from its commit", MODEL, version
-        )
-        lock.rebuild_at(
-            tools.run("git", "rev-list", "-n", "1", f"{MODEL}@{version}").stdout.strip()
-        )
-        tools.run(*get)
+    lock.get_or_rebuild(get, commit, f"{MODEL}@{version}")
     return into

@@ -33,7 +33,7 @@ from cauce.layout import (
     RELEASE_REPORTS,
 )
 from cauce.ops import lock, registry, revisions
-from cauce.ops.gate import Evidence, decide, failures, score_version
+from cauce.ops.gate import Evidence, against_production, decide, failures
 from cauce.ops.registry import PRODUCTION, STAGING, Level, Version, bump
 from cauce.ops.report import metrics_table
 
@@ -161,17 +161,16 @@ def judge(params: Params, version: str, production: str | None) -> Decision:
     )
     if production is None:
         return Decision(True, f"{version} is the first version: promoted to {PRODUCTION}", evidence)
-    evidence.champion = production
-    evidence.champion_metrics, evidence.champion_groups = score_version(production, params)
+    against_production(evidence, params, production)
     checks = decide(params.gate, evidence)
     failed = failures(checks)  # broken bounds first, as the PR report lists them
     if failed:
         return Decision(False, f"{version} stays in {STAGING}: {failed[0].message}", evidence)
-    metric = params.gate.groups.metric
+    metric, theirs = params.gate.groups.metric, evidence.champion_metrics or {}
     return Decision(
         True,
         f"{version} promoted to {PRODUCTION}: {metric} {metrics[metric]:.4f} against "
-        f"{evidence.champion_metrics[metric]:.4f} for {production}; all {len(checks)} gate "
+        f"{theirs[metric]:.4f} for {production}; all {len(checks)} gate "
         "checks hold",
         evidence,
     )

@@ -17,9 +17,11 @@ import pandas as pd
 
 from cauce import CauceError
 from cauce.config import Params
-from cauce.files import write_bytes, write_text
+from cauce.files import read_timings, write_bytes, write_text
+from cauce.intervals import Interval
 from cauce.layout import (
     LOCK,
+    MODEL_CARD,
     MODEL_FILE,
     PARAMS,
     PR_REPORT,
@@ -27,18 +29,32 @@ from cauce.layout import (
     SWEEP_PICTURE,
     SWEEP_TABLE,
     TEST_SPLIT,
-    TIMINGS,
     VALIDATION_REPORT,
 )
 from cauce.metrics import METRICS, PER_CLASS_RECALL
 from cauce.ops import plots, revisions
-from cauce.ops.gate import Check, Evidence, decide, gather, verdict, within, worsening
+from cauce.ops.gate import (
+    BASE,
+    PRODUCTION,
+    Check,
+    Evidence,
+    decide,
+    gather,
+    reading,
+    regression,
+    shown,
+    verdict,
+    worsening,
+)
 from cauce.progress import phase
 
 log = logging.getLogger("cauce")
 
 UNCHANGED = 5e-5  # smaller changes print as 0.0000 at four decimals
 NONE = "–"
+DELTAS_TITLE = "The gated changes, with their intervals"
+DELTAS_PICTURE = "deltas.png"  # beside report.md
+MARKS = {"better": "🟢", "worse": "🔴", "within noise": "⚪"}
 
 
 def run(params: Params, base: str) -> Path:
@@ -53,9 +69,11 @@ def run(params: Params, base: str) -> Path:
             images = {}
             evidence.notes.append(f"Plots could not be rendered: {error}")
         now.detail = f"{len(images)} rendered"
+        deltas = plots.forest(checks, PR_REPORTS / DELTAS_PICTURE)
     with phase("report", "model file, training time and latency"):
-        model = validation_and_model()
-    write_text(PR_REPORT, build(evidence, checks, images, params, model, sweep_section()))
+        model = validation_and_model(evidence)
+    report = build(evidence, checks, images, params, model, sweep_section(), deltas)
+    write_text(PR_REPORT, report)
     seconds = time.perf_counter() - started
     log.info("report: wrote %s and %d plots in %.1f s", PR_REPORT, len(images), seconds)
     return PR_REPORT
@@ -68,9 +86,11 @@ def build(
     params: Params,
     model: str,
     sweep: str | None = None,
+    deltas: Path | None = None,
 ) -> str:
     """The report's markdown; `model`: the validation-and-model section (measured apart,
-    as it times the model); `sweep`: the sweep's section, when one ran."""
+    as it times the model); `sweep`: the sweep's section, when one ran; `deltas`: the
+    picture of the gated changes with their intervals, when there are any."""
     base = evidence.base
     passed = all(c.passed for c in checks)
     sections = [
@@ -80,6 +100,7 @@ def build(
         *(f"> {note}" for note in evidence.notes),
         "### Metrics on the test split",
         metrics_table(evidence),
+        *([f"![{DELTAS_TITLE}]({deltas.name})"] if deltas else []),
         "### Parameters",
         params_diff(base),
         *([sweep] if sweep else []),
@@ -117,8 +138,17 @@ def number(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else f"{value:,}"
 
 
-def change(metric: str, old: float | None, new: float | None) -> str:
-    """The change with a coloured marker: green is better, red is worse, whatever the sign."""
+def change(
+    metric: str, old: float | None, new: float | None, interval: Interval | None = None
+) -> str:
+    """The change, marked by what it means whatever its sign: with its interval, 🟢 better
+    and 🔴 worse when the interval says so, ⚪ within noise when it holds zero; without
+    one (no paired predictions), the point's direction."""
+    if interval is not None and interval.low == interval.high == 0:
+        return "⚪ 0.0000 unchanged"  # the same predictions, on every resample
+    if interval is not None:
+        said = reading(metric, interval)
+        return f"{MARKS[said]} {shown(interval)} {said}"
     if old is None or new is None:
         return NONE
     delta = round(new, 4) - round(old, 4)  # the difference of the numbers shown
@@ -146,28 +176,41 @@ def metrics_table(evidence: Evidence, label: str = "this PR", with_base: bool = 
         align += ["---:", ":---"]
     rows = [row(*header), row(*align)]
 
-    def add(name: str, label: str, new: Any, old: Any, theirs: Any) -> None:
+    def add(name: str, label: str, new: Any, old: Any, theirs: Any, key: str = "") -> None:
         cells = [f"{label} {'↑' if METRICS[name].higher_is_better else '↓'}"]
+        versus = evidence.deltas.get(BASE, {}).get(key)
         cells += (
-            [number(old), f"**{number(new)}**", change(name, old, new)]
+            [number(old), f"**{number(new)}**", change(name, old, new, versus)]
             if with_base
             else [f"**{number(new)}**"]
         )
         if champion is not None:
-            cells += [number(theirs), change(name, theirs, new)]
+            cells += [
+                number(theirs),
+                change(name, theirs, new, evidence.deltas.get(PRODUCTION, {}).get(key)),
+            ]
         rows.append(row(*cells))
 
     for name, metric in METRICS.items():
         if name in evidence.metrics:  # else a metric of another task
             theirs = champion.get(name) if champion is not None else None
-            add(name, metric.label, evidence.metrics[name], base_metrics.get(name), theirs)
+            add(name, metric.label, evidence.metrics[name], base_metrics.get(name), theirs, name)
     # A multiclass model's recall of each class (evaluate's recall_per_class): a class the
     # model stops finding shows here even when the averages hardly move.
     for label, new in (evidence.metrics.get(PER_CLASS_RECALL) or {}).items():
         old = (base_metrics.get(PER_CLASS_RECALL) or {}).get(label)
         theirs = ((champion or {}).get(PER_CLASS_RECALL) or {}).get(label)
         add("recall", f"{METRICS['recall'].label} of {label}", new, old, theirs)
-    notes = ["↑ higher is better, ↓ lower is better; 🟢 better, 🔴 worse, ⚪ unchanged."]
+    notes = ["↑ higher is better, ↓ lower is better."]
+    if evidence.deltas:
+        notes.append(
+            "Each change is this PR minus the other model on the same test rows, with its "
+            f"{evidence.confidence:.0%} interval (a paired bootstrap of the rows): 🟢 better "
+            "or 🔴 worse when the whole interval is on that side of zero, ⚪ within noise when "
+            "it holds zero."
+        )
+    else:
+        notes.append("🟢 better, 🔴 worse, ⚪ unchanged (point estimates: no intervals here).")
     if champion is not None:
         notes.append(f"¹ the production model, scored on the same test split as {label}.")
     return "\n".join(rows) + "\n\n" + "<br>".join(notes)
@@ -243,10 +286,11 @@ def groups_section(
     intro = f"{METRICS[metric].label} per group; – where it is undefined (one class only)."
     if with_base:
         intro += (
-            f" ⚠️ marks a group that got worse than `{evidence.base}` by more than {allowed};"
-            f" groups under {min_rows:,} rows are shown, not gated."
+            f" ⚠️ marks a group the gate fails: worse than `{evidence.base}` beyond noise and "
+            f"by more than {allowed}; groups under {min_rows:,} rows are shown, not gated."
         )
     parts = [intro]
+    deltas = evidence.deltas.get(BASE, {})
     for column, groups in evidence.groups.items():
         base_groups = (evidence.base_groups or {}).get(column, {})
         header = [column, "rows", f"`{evidence.base}`", label, "change"]
@@ -255,9 +299,21 @@ def groups_section(
             rows = [row(column, "rows", label), row("---", "---:", "---:")]
         for group, entry in groups.items():
             old, new = base_groups.get(group, {}).get(metric), entry.get(metric)
+            interval = deltas.get(f"{metric} {column}={group}")
             gated = old is not None and new is not None and entry["rows"] >= min_rows
-            worse = gated and not within(worsening(metric, old, new), allowed)
-            cells = [number(old), number(new), change(metric, old, new)]
+            worse = (
+                gated
+                and not regression(
+                    metric,
+                    f"{metric} {column}={group}",
+                    evidence.base,
+                    old,
+                    new,
+                    allowed,
+                    interval,
+                ).passed
+            )
+            cells = [number(old), number(new), change(metric, old, new, interval)]
             rows.append(
                 row(f"{group}{' ⚠️' if worse else ''}", f"{entry['rows']:,}", *cells)
                 if with_base
@@ -310,7 +366,26 @@ def single_row_latency_ms(repeats: int = 200, budget_seconds: float = 1.0) -> fl
     return statistics.median(timings) * 1000
 
 
-def validation_and_model() -> str:
+def training_time(evidence: Evidence) -> str | None:
+    """How long fitting this PR's model took, and the base's, as this machine timed them
+    (by model file hash: timings stay out of git, so another machine's are not known)."""
+    from cauce.artifact import ModelInfo
+
+    if not MODEL_CARD.exists():
+        return None
+    fits = read_timings().get("fits", {})
+    mine, theirs = ModelInfo.read(MODEL_CARD).model_sha256, evidence.base_model_sha256
+    if mine not in fits:
+        return None
+    line = f"- **Training time**: {fits[mine]:.2f} s (fitting)"
+    if theirs == mine:
+        return f"{line}; `{evidence.base}` has the same model"
+    if theirs in fits:
+        return f"{line}; `{evidence.base}`: {fits[theirs]:.2f} s, on this machine too"
+    return f"{line}; `{evidence.base}`: not timed on this machine"
+
+
+def validation_and_model(evidence: Evidence) -> str:
     validation = revisions.read_json(VALIDATION_REPORT) or {}
     status = validation.get("status", "not run")
     violations = validation.get("violations", [])
@@ -322,9 +397,9 @@ def validation_and_model() -> str:
     ]
     if MODEL_FILE.exists():
         lines.append(f"- **Model file**: {MODEL_FILE.stat().st_size / 1e6:.2f} MB")
-    fitting = (revisions.read_json(TIMINGS) or {}).get("train", {}).get("fit_seconds")
+    fitting = training_time(evidence)
     if fitting is not None:
-        lines.append(f"- **Training time**: {fitting:.2f} s (fitting, in this run)")
+        lines.append(fitting)
     latency = single_row_latency_ms()
     if latency is not None:
         lines.append(f"- **Prediction latency**: {latency:.2f} ms for one row (median, in process)")

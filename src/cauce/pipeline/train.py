@@ -34,7 +34,7 @@ from cauce.artifact import (
     describe_target,
 )
 from cauce.config import Params
-from cauce.files import atomic_directory, file_sha256, stage_log, write_json
+from cauce.files import atomic_directory, file_sha256, remember_fit, stage_log, write_json
 from cauce.layout import (
     MODEL_CARD,
     MODEL_DIR,
@@ -162,13 +162,15 @@ def run(params: Params) -> None:
         with atomic_directory(MODEL_DIR) as staging:
             model_file = save_model(pipeline, staging / MODEL_FILE.name)
             info = model_info(params, contract, pipeline, target, y, file_sha256(TRAIN_SPLIT))
-            info = info.model_copy(update={"model_sha256": file_sha256(model_file)})
+            model_sha256 = file_sha256(model_file)
+            info = info.model_copy(update={"model_sha256": model_sha256})
             write_json(staging / MODEL_CARD.name, info)
             write_json(
                 staging / REFERENCE_PROFILE.name,
                 reference_profile(features, params.features.categorical),
             )
         log.writes(MODEL_DIR)
+        remember_fit(model_sha256, log.timings["fit_seconds"])
 
         # dvcyaml=None: dvc.yaml declares the outputs; DVCLive only writes them.
         with (

@@ -1,0 +1,128 @@
+"""The gate's rule in params.yaml, measured on the embedded data.
+
+The base model is trained in-process exactly as the pipeline trains it (2015's rows, the
+seeded split, the configured estimator), and so is each change. Each change is then
+judged against the base on 30 seeded resamples of the test split (rows drawn with
+replacement: 30 other test splits of the same size) by the gate itself, with its
+intervals, allowances and group rules: two neutral changes (the learning rate 0.5%
+lower, and 0.5% higher) and two real regressions (the boosting iterations cut from 200
+to 20; RELP, the second strongest feature, dropped). The rates are printed (`pytest -s`);
+docs/read-the-report.md quotes them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cauce.artifact import describe_target
+from cauce.config import Params
+from cauce.model import score
+from cauce.ops.gate import BASE, Evidence, ScoredRows, add_intervals, decide, failures, reading
+from cauce.pipeline.ingest import training_rows
+from cauce.pipeline.prepare import split
+from cauce.pipeline.train import build_pipeline
+from tests.conftest import SOURCE
+
+pytestmark = pytest.mark.slow
+
+SPLITS = 30
+MAX_NEUTRAL_FAILURES = 3  # of 60 judgements (2 changes × 30 splits): 5%
+MIN_DETECTIONS = 29  # of 30 for each regression: 96.7%, the issue asks for 95%
+
+
+def changed(params: Params, **settings: object) -> Params:
+    """`params` with dotted keys set (`train.hist_gradient_boosting.max_iter=20`)."""
+    tree = params.model_dump()
+    for key, value in settings.items():
+        *path, last = key.split("__")
+        node = tree
+        for part in path:
+            node = node[part]
+        node[last] = value
+    return Params.model_validate(tree)
+
+
+class Bench:
+    """The test split, its labels and the base model's predictions, as `cauce gate` sees them."""
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+        rows, _ = training_rows(pd.read_parquet(SOURCE), params.data, str(SOURCE))
+        self.train, self.test = split(rows, params)
+        self.target = describe_target(
+            self.train[params.data.target], params.data, "train", params.evaluate.threshold
+        )
+        self.y_true = self.target.encode(self.test[params.data.target], "test")
+        self.base = self.predictions(params)
+
+    def predictions(self, params: Params) -> np.ndarray:
+        columns = params.features.columns
+        y = self.target.encode(self.train[params.data.target], "train")
+        return score(build_pipeline(params).fit(self.train[columns], y), self.test)
+
+    def judged(self, new: np.ndarray, resample: int | None) -> tuple[list[str], list[str]]:
+        """The gate's failures against the base on one resample of the test split (None:
+        the split itself), and the reading of each gated metric's change."""
+        picked = np.arange(len(self.test))
+        if resample is not None:
+            picked = np.random.default_rng(resample).integers(0, len(picked), len(picked))
+        frame = self.test.iloc[picked].reset_index(drop=True)
+        rows = ScoredRows(frame, self.target, self.y_true[picked], new[picked])
+        gated = self.params.gate.metrics
+        metrics, groups = rows.measure(new[picked], self.params)
+        base_metrics, base_groups = rows.measure(self.base[picked], self.params)
+        # Only the gated metrics get intervals here (the report's others cannot fail it).
+        evidence = Evidence(
+            "main", {m: metrics[m] for m in gated}, groups, base_metrics, base_groups
+        )
+        add_intervals(evidence, self.params, rows, {BASE: self.base[picked]})
+        failed = [c.message for c in failures(decide(self.params.gate, evidence))]
+        return failed, [reading(m, evidence.deltas[BASE][m]) for m in gated]
+
+
+@pytest.fixture(scope="module")
+def bench(params) -> Bench:
+    return Bench(params)
+
+
+def failure_rate(bench: Bench, change: Params, label: str) -> int:
+    new = bench.predictions(change)
+    failed = [bench.judged(new, seed)[0] for seed in range(SPLITS)]
+    count = sum(bool(f) for f in failed)
+    first = next((f[0] for f in failed if f), "none")
+    print(f"{label}: the gate fails {count}/{SPLITS} resampled test splits; e.g. {first}")
+    return count
+
+
+NEUTRAL = {
+    "learning_rate × 0.995": {"train__hist_gradient_boosting__learning_rate": 0.0995},
+    "learning_rate × 1.005": {"train__hist_gradient_boosting__learning_rate": 0.1005},
+}
+REGRESSED = {
+    "max_iter 200 → 20": {"train__hist_gradient_boosting__max_iter": 20},
+    "RELP dropped": "RELP",
+}
+
+
+def test_neutral_changes_rarely_fail_and_read_within_noise_on_the_test_split(bench, params):
+    failed = 0
+    for label, settings in NEUTRAL.items():
+        change = changed(params, **settings)
+        failed += failure_rate(bench, change, label)
+        _, readings = bench.judged(bench.predictions(change), None)
+        assert readings == ["within noise"] * len(params.gate.metrics), label
+    print(f"neutral: {failed}/{len(NEUTRAL) * SPLITS} judgements fail")
+    assert failed <= MAX_NEUTRAL_FAILURES
+
+
+@pytest.mark.parametrize("label", REGRESSED)
+def test_a_real_regression_fails_almost_every_resampled_split(bench, params, label):
+    settings = REGRESSED[label]
+    if isinstance(settings, str):  # a feature dropped from the categorical ones
+        kept = [c for c in params.features.categorical if c != settings]
+        change = changed(params, features__categorical=kept)
+    else:
+        change = changed(params, **settings)
+    assert failure_rate(bench, change, label) >= MIN_DETECTIONS
