@@ -58,6 +58,7 @@ bench: run  ## every benchmark, peers side by side: benchmarks/results/, docs/pe
 	python -m benchmarks.drift
 	python -m benchmarks.pipeline
 	python -m benchmarks.sweep
+	python -m benchmarks.intervals
 	python -m benchmarks.tasks
 	python -m benchmarks.suite
 

@@ -207,3 +207,52 @@ def test_a_group_regression_with_an_interval_names_the_group_the_delta_and_the_i
         "roc_auc for SEX=1 −0.0500 (−0.0700 … −0.0300) vs main: worse beyond noise, and by "
         "more than the allowed 0.02 (0.9000 → 0.8500)"
     ]
+
+
+def test_a_passing_verdict_names_what_it_let_through():
+    from cauce.intervals import Interval
+
+    base = {"roc_auc": 0.907, "accuracy": 0.83, "log_loss": 0.37}
+    metrics = {"roc_auc": 0.90, "accuracy": 0.826, "log_loss": 0.37}
+    quiet = paired({"roc_auc": Interval(0.0, -0.002, 0.002)}, metrics=GOOD, base=GOOD)
+    assert verdict(decide(POLICY, quiet)) == (
+        "Gate passed: all 6 checks hold; no gated change is worse beyond noise."
+    )
+    deltas = {
+        "roc_auc": Interval(-0.007, -0.015, 0.001),  # past 0.005, but within noise
+        "accuracy": Interval(-0.004, -0.006, -0.002),  # surely worse, but within 0.01
+        "log_loss": Interval(0.0, -0.001, 0.001),
+    }
+    loud = paired(deltas, metrics=metrics, base=base)
+    assert verdict(decide(POLICY, loud)) == (
+        "Gate passed: all 6 checks hold; worse beyond noise, within the allowance: "
+        "accuracy −0.0040 (−0.0060 … −0.0020) vs main; past the allowance, within noise: "
+        "roc_auc −0.0070 (−0.0150 … +0.0010) vs main."
+    )
+
+
+def test_a_multiclass_models_recall_of_each_class_gets_its_interval():
+    """The recall of a class is the accuracy on that class's rows: paired like any metric."""
+    import numpy as np
+    import pandas as pd
+
+    from cauce.artifact import Target
+    from cauce.intervals import paired as intervals
+    from cauce.metrics import recall_per_class
+    from cauce.ops.gate import ScoredRows, recall_key, subsets
+
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 3, 600)
+    new = rng.dirichlet(np.ones(3), 600) + np.eye(3)[y] * 0.6
+    old = rng.dirichlet(np.ones(3), 600) + np.eye(3)[y] * 0.3
+    target = Target(column="grape", task="multiclass", classes=["barolo", "barbera", "dolcetto"])
+    rows = ScoredRows(pd.DataFrame({"grape": y}), target, y, new)
+    recalls = dict(zip(target.classes, recall_per_class(y, new), strict=True))
+    metrics = {"accuracy": 0.8, "recall_per_class": recalls}
+    measured = subsets(POLICY, rows, metrics, [])
+    assert [s.key for s in measured] == ["accuracy", *map(recall_key, target.classes)]
+    found = intervals("multiclass", y, None, new, {"base": old}, measured, 0.95, 200, 0)
+    for code, label in enumerate(target.classes):
+        expected = recall_per_class(y, new)[code] - recall_per_class(y, old)[code]
+        assert found["base"][recall_key(label)].delta == pytest.approx(expected)
+        assert found["base"][recall_key(label)].low > 0  # the sharper model finds more

@@ -25,3 +25,24 @@ def test_a_multiclass_table_shows_each_classs_recall_against_base_and_production
         "| Recall of grignolino ↑ | – | **–** | – | – | – |",
     } <= set(lines)
     assert [line.split(" |")[0] for line in lines[2:4]] == ["| Accuracy ↑", "| Macro F1 ↑"]
+
+
+def test_a_group_too_small_to_gate_shows_its_change_without_a_colour(params):
+    from cauce.intervals import Interval
+    from cauce.ops.report import groups_section
+
+    def group(rows: int, roc_auc: float) -> dict:
+        return {"rows": rows, "positive_share": 0.5, "roc_auc": roc_auc}
+
+    found = Evidence(
+        base="main",
+        metrics={"roc_auc": 0.9},
+        groups={"SEX": {"1": group(5000, 0.85), "2": group(13, 0.95)}},
+        base_metrics={"roc_auc": 0.9},
+        base_groups={"SEX": {"1": group(5000, 0.90), "2": group(13, 0.80)}},
+        deltas={"base": {"roc_auc SEX=1": Interval(-0.05, -0.07, -0.03)}},
+        confidence=0.95,
+    )
+    lines = groups_section(found, params).splitlines()
+    assert "| 1 ⚠️ | 5,000 | 0.9000 | 0.8500 | 🔴 −0.0500 (−0.0700 … −0.0300) worse |" in lines
+    assert "| 2 | 13 | 0.8000 | 0.9500 | +0.1500 (too few rows to judge) |" in lines

@@ -34,7 +34,7 @@ from cauce.layout import (
     REPRODUCTION,
     TEST_SPLIT,
 )
-from cauce.metrics import METRICS
+from cauce.metrics import METRICS, PER_CLASS_RECALL
 from cauce.ops import lock, registry, revisions
 from cauce.progress import phase
 
@@ -116,7 +116,7 @@ def _gather(base: str, params: Params, champion: bool) -> Evidence:
         )
     else:
         try:
-            others[BASE], evidence.base_model_sha256 = _predict_at(commit, rows)
+            others[BASE], evidence.base_model_sha256 = predict_at(commit, rows)
         except (CauceError, OSError, ValueError) as error:
             evidence.notes.append(
                 f"The model of {base} could not be scored on this PR's test rows ({error}): "
@@ -182,7 +182,7 @@ def predict_version(version_ref: str, rows: ScoredRows) -> np.ndarray:
         return _predict(fetched, rows)
 
 
-def _predict_at(commit: str, rows: ScoredRows) -> tuple[np.ndarray, str | None]:
+def predict_at(commit: str, rows: ScoredRows) -> tuple[np.ndarray, str | None]:
     """The predictions of the model `commit`'s dvc.lock records, for this checkout's test
     rows (this PR's own where the model is the same: a PR that did not retrain), and the
     model file's hash."""
@@ -211,9 +211,14 @@ def against_production(evidence: Evidence, params: Params, version: str) -> None
 def subsets(
     gate: GateParams, rows: ScoredRows, metrics: dict[str, Any], columns: list[str]
 ) -> list[Subset]:
-    """What gets an interval: every metric this PR reports, and the gate's group metric in
-    every group of the slice `columns` large enough to be gated."""
+    """What gets an interval: every metric this PR reports, a multiclass model's recall of
+    each class (the accuracy on that class's rows), and the gate's group metric in every
+    group of the slice `columns` large enough to be gated."""
     found = [Subset(name, name, None) for name in METRICS if metrics.get(name) is not None]
+    recalls = metrics.get(PER_CLASS_RECALL) or {}
+    for code, label in enumerate(rows.target.classes or []):
+        if recalls.get(str(label)) is not None:
+            found.append(Subset(recall_key(label), "accuracy", rows.y_true == code))
     groups = gate.groups
     for column in columns:
         values = rows.frame[column]
@@ -222,6 +227,11 @@ def subsets(
             if member.sum() >= groups.min_rows:
                 found.append(Subset(f"{groups.metric} {column}={group}", groups.metric, member))
     return found
+
+
+def recall_key(label: object) -> str:
+    """Evidence.deltas' key of a multiclass model's recall of the class `label`."""
+    return f"{PER_CLASS_RECALL} {label}"
 
 
 def add_intervals(

@@ -41,8 +41,10 @@ from cauce.ops.gate import (
     decide,
     gather,
     reading,
+    recall_key,
     regression,
     shown,
+    signed,
     verdict,
     worsening,
 )
@@ -200,7 +202,7 @@ def metrics_table(evidence: Evidence, label: str = "this PR", with_base: bool = 
     for label, new in (evidence.metrics.get(PER_CLASS_RECALL) or {}).items():
         old = (base_metrics.get(PER_CLASS_RECALL) or {}).get(label)
         theirs = ((champion or {}).get(PER_CLASS_RECALL) or {}).get(label)
-        add("recall", f"{METRICS['recall'].label} of {label}", new, old, theirs)
+        add("recall", f"{METRICS['recall'].label} of {label}", new, old, theirs, recall_key(label))
     notes = ["↑ higher is better, ↓ lower is better."]
     if evidence.deltas:
         notes.append(
@@ -314,6 +316,10 @@ def groups_section(
                 ).passed
             )
             cells = [number(old), number(new), change(metric, old, new, interval)]
+            if evidence.deltas and not gated and old is not None and new is not None:
+                # Where every other change is read against its interval, a point marked
+                # green or red would read as a verdict on a handful of rows.
+                cells[2] = f"{signed(new - old)} (too few rows to judge)"
             rows.append(
                 row(f"{group}{' ⚠️' if worse else ''}", f"{entry['rows']:,}", *cells)
                 if with_base
