@@ -101,7 +101,7 @@ def test_experiment_job_posts_one_sticky_comment_and_fails_on_the_gate(params_on
     experiment = job_output(run, "experiment")
     assert "Failure - Main Gate" in experiment, "a failing gate must fail the job"
     assert "🏁  Job failed" in experiment
-    assert "vs origin/main: worse by more than the allowed" in experiment
+    assert "vs origin/main: worse beyond noise, and by more than the allowed" in experiment
     (call,) = run.cml_calls()
     assert call["argv"] == [
         "comment",
