@@ -65,10 +65,11 @@ def timed(command: list[str], cwd: Path) -> float:
 def built_pull_request(clone: Path) -> None:
     """A clone with main built and in production, and a worse PR branch committed."""
 
+    subprocess.run(["git", "clone", "--quiet", ROOT, clone], check=True)
+
     def run(*command: str) -> None:
         subprocess.run(command, cwd=clone, check=True, capture_output=True)
 
-    run("git", "clone", "--quiet", str(ROOT), str(clone))
     run("dvc", "repro", "--quiet")
     run("gto", "register", "model", "HEAD", "--version", "v0.1.0")
     run("gto", "assign", "model", "--version", "v0.1.0", "--stage", "prod")

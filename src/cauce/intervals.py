@@ -181,8 +181,14 @@ def paired(
     seed: int,
 ) -> dict[str, dict[str, Interval]]:
     """For each model in `others` and each subset: the interval of new − other, from the same
-    resamples of the same rows for every model, metric and subset (that is what pairs them)."""
-    models = {"new": new, **others}
+    resamples of the same rows for every model, metric and subset (that is what pairs them).
+    Models with the same predictions are scored once (production is often the base's model)."""
+    models: dict[str, np.ndarray] = {"new": new}
+    scored_as: dict[str, str] = {}  # each of `others`, and the model of `models` it equals
+    for name, prediction in others.items():
+        same = next((m for m, p in models.items() if np.array_equal(p, prediction)), name)
+        models.setdefault(same, prediction)
+        scored_as[name] = same
     on = {s.key: (slice(None) if s.rows is None else s.rows) for s in subsets}  # each subset's rows
     drawn: dict[str, dict[str, list[np.ndarray]]] = {
         o: {s.key: [] for s in subsets} for o in others
@@ -196,7 +202,7 @@ def paired(
                 for name, p in models.items()
             }
             for other in others:
-                drawn[other][subset.key].append(values["new"] - values[other])
+                drawn[other][subset.key].append(values["new"] - values[scored_as[other]])
     tail = (1 - confidence) / 2 * 100
     found: dict[str, dict[str, Interval]] = {other: {} for other in others}
     for subset in subsets:
@@ -207,15 +213,11 @@ def paired(
             for name, p in models.items()
         }
         for other in others:
+            delta = point["new"] - point[scored_as[other]]
             deltas = np.concatenate(drawn[other][subset.key])
             defined = deltas[~np.isnan(deltas)]
-            if (
-                np.isnan(point["new"] - point[other])
-                or len(defined) < (1 - MAX_UNDEFINED) * resamples
-            ):
+            if np.isnan(delta) or len(defined) < (1 - MAX_UNDEFINED) * resamples:
                 continue  # one class only, in the group or in too many resamples of it
             low, high = np.percentile(defined, [tail, 100 - tail])
-            found[other][subset.key] = Interval(
-                float(point["new"] - point[other]), float(low), float(high)
-            )
+            found[other][subset.key] = Interval(float(delta), float(low), float(high))
     return found

@@ -127,3 +127,16 @@ def test_the_roc_auc_interval_agrees_with_delongs():
     assert interval.low == pytest.approx(interval.delta - half, abs=0.003)
     assert interval.high == pytest.approx(interval.delta + half, abs=0.003)
     assert METRICS["roc_auc"].higher_is_better
+
+
+def test_models_with_the_same_predictions_get_the_same_intervals_as_when_scored_apart():
+    rng = np.random.default_rng(5)
+    y, good, worse = task_data("binary", rng)
+    subsets = [Subset("roc_auc", "roc_auc", None), Subset("brier", "brier", None)]
+
+    def intervals(others: dict) -> dict:
+        return paired("binary", y, 0.5, good, others, subsets, 0.9, 300, seed=2)
+
+    together = intervals({"base": worse, "production": worse.copy(), "same": good.copy()})
+    assert together["base"] == together["production"] == intervals({"base": worse})["base"]
+    assert {i.delta for i in together["same"].values()} == {0.0}
