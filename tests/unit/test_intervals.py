@@ -124,8 +124,8 @@ def test_the_roc_auc_interval_agrees_with_delongs():
         new_neg - old_neg, ddof=1
     ) / len(new_neg)
     half = norm.ppf(0.975) * np.sqrt(variance)
-    assert interval.low == pytest.approx(interval.delta - half, abs=0.003)
-    assert interval.high == pytest.approx(interval.delta + half, abs=0.003)
+    assert interval.low == pytest.approx(interval.delta - half, abs=0.001)
+    assert interval.high == pytest.approx(interval.delta + half, abs=0.001)
     assert METRICS["roc_auc"].higher_is_better
 
 

@@ -93,7 +93,7 @@ def forest(checks: list[Check], file: Path) -> Path | None:
         "scale": {"domain": ["passes", "fails"], "range": ["#4c78a8", "#e45756"]},
         "title": "gate",
     }
-    x = {"type": "quantitative", "title": "change (better →)"}
+    x = {"type": "quantitative", "title": "change (better →)", "scale": {"padding": 12}}
     y = {"field": "check", "type": "nominal", "sort": None, "title": None}
     spec = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
