@@ -141,6 +141,26 @@ def test_a_neutral_change_passes(clone):
     assert "; no gated change is worse beyond noise." in gate.stdout
 
 
+def test_a_neutral_retraining_reads_within_noise_on_every_gated_metric(clone, params):
+    """A learning rate 0.5% lower retrains the model: every gated change is small, and its
+    interval says so, where a coloured point would have called it better or worse."""
+    branch(clone, "learning-rate-a-hair-lower")
+    clone.run("dvc", "exp", "run", "-S", "train.hist_gradient_boosting.learning_rate=0.0995")
+    commit_all(clone, "learning rate 0.0995")
+    gate = clone.run("cauce", "gate", "--base", "main", check=False)
+    passed = r"Gate passed: all \d+ checks hold; no gated change is worse beyond noise\.\n"
+    assert re.fullmatch(passed, gate.stdout), gate.stdout
+    clone.run("cauce", "report", "--base", "main")
+    text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
+    rows = {line.split(" |")[0].removeprefix("| "): line for line in text.splitlines()}
+    labels = {"roc_auc": "ROC AUC ↑", "average_precision": "Average precision ↑"}
+    labels |= {"accuracy": "Accuracy ↑", "log_loss": "Log loss ↓"}
+    assert set(labels) == set(params.gate.metrics)
+    for label in labels.values():
+        assert rows[label].endswith(") within noise |"), rows[label]
+        assert "unchanged" not in rows[label]  # the model did change
+
+
 def test_a_base_without_metrics_reports_this_prs_numbers(clone):
     branch(clone, "first-pr")
     clone.run("cauce", "report", "--base", "before-first-run")
