@@ -167,6 +167,11 @@ class Subset:
     key: str  # the metric name, or "metric column=group"
     metric: str
     rows: np.ndarray | None  # a boolean mask; None: every row
+    # How many intervals share this one's confidence (Bonferroni): a family of groups, or
+    # of classes, is covered at `confidence` all together, each interval at
+    # 1 − (1 − confidence) / family, so that one of many groups does not read "worse" by
+    # the luck of the test rows alone.
+    family: int = 1
 
 
 def paired(
@@ -203,7 +208,6 @@ def paired(
             }
             for other in others:
                 drawn[other][subset.key].append(values["new"] - values[scored_as[other]])
-    tail = (1 - confidence) / 2 * 100
     found: dict[str, dict[str, Interval]] = {other: {} for other in others}
     for subset in subsets:
         rows = on[subset.key]
@@ -218,6 +222,7 @@ def paired(
             defined = deltas[~np.isnan(deltas)]
             if np.isnan(delta) or len(defined) < (1 - MAX_UNDEFINED) * resamples:
                 continue  # one class only, in the group or in too many resamples of it
+            tail = (1 - confidence) / subset.family / 2 * 100
             low, high = np.percentile(defined, [tail, 100 - tail])
             found[other][subset.key] = Interval(float(delta), float(low), float(high))
     return found

@@ -251,8 +251,31 @@ def test_a_multiclass_models_recall_of_each_class_gets_its_interval():
     metrics = {"accuracy": 0.8, "recall_per_class": recalls}
     measured = subsets(POLICY, rows, metrics, [])
     assert [s.key for s in measured] == ["accuracy", *map(recall_key, target.classes)]
+    assert [s.family for s in measured] == [1, 3, 3, 3]  # the classes: one family of three
     found = intervals("multiclass", y, None, new, {"base": old}, measured, 0.95, 200, 0)
     for code, label in enumerate(target.classes):
         expected = recall_per_class(y, new)[code] - recall_per_class(y, old)[code]
         assert found["base"][recall_key(label)].delta == pytest.approx(expected)
         assert found["base"][recall_key(label)].low > 0  # the sharper model finds more
+
+
+def test_the_gated_groups_are_one_family_of_intervals_and_small_groups_get_none():
+    import numpy as np
+    import pandas as pd
+
+    from cauce.artifact import Target
+    from cauce.ops.gate import ScoredRows, subsets
+
+    sex = np.array(["1"] * 300 + ["2"] * 250 + ["3"] * 50)
+    race = np.array(["a", "b"] * 300)
+    y = np.arange(600) % 2
+    target = Target(column="employed", task="binary", classes=[0, 1], threshold=0.5)
+    rows = ScoredRows(pd.DataFrame({"SEX": sex, "RAC1P": race}), target, y, y * 0.8 + 0.1)
+    measured = subsets(POLICY, rows, {"roc_auc": 0.9}, ["SEX", "RAC1P"])
+    assert [(s.key, s.family) for s in measured] == [
+        ("roc_auc", 1),
+        ("roc_auc SEX=1", 4),
+        ("roc_auc SEX=2", 4),
+        ("roc_auc RAC1P=a", 4),
+        ("roc_auc RAC1P=b", 4),
+    ]

@@ -140,3 +140,17 @@ def test_models_with_the_same_predictions_get_the_same_intervals_as_when_scored_
     together = intervals({"base": worse, "production": worse.copy(), "same": good.copy()})
     assert together["base"] == together["production"] == intervals({"base": worse})["base"]
     assert {i.delta for i in together["same"].values()} == {0.0}
+
+
+def test_an_interval_of_a_family_of_k_is_one_at_the_bonferroni_level():
+    rng = np.random.default_rng(8)
+    y, good, worse = task_data("binary", rng)
+
+    def interval(confidence: float, family: int):
+        subset = Subset("auc", "roc_auc", None, family)
+        return paired("binary", y, 0.5, good, {"b": worse}, [subset], confidence, 400, 3)["b"]
+
+    of_five = interval(0.95, 5)["auc"]
+    assert of_five == interval(1 - 0.05 / 5, 1)["auc"]
+    alone = interval(0.95, 1)["auc"]
+    assert of_five.low < alone.low < alone.high < of_five.high

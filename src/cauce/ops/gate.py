@@ -211,21 +211,27 @@ def against_production(evidence: Evidence, params: Params, version: str) -> None
 def subsets(
     gate: GateParams, rows: ScoredRows, metrics: dict[str, Any], columns: list[str]
 ) -> list[Subset]:
-    """What gets an interval: every metric this PR reports, a multiclass model's recall of
-    each class (the accuracy on that class's rows), and the gate's group metric in every
-    group of the slice `columns` large enough to be gated."""
+    """What gets an interval: every metric this PR reports; a multiclass model's recall of
+    each class (the accuracy on that class's rows); and the gate's group metric in every
+    group of the slice `columns` large enough to be gated. The classes are one family of
+    intervals and the groups another, each covered at `gate.confidence` as a whole."""
     found = [Subset(name, name, None) for name in METRICS if metrics.get(name) is not None]
     recalls = metrics.get(PER_CLASS_RECALL) or {}
-    for code, label in enumerate(rows.target.classes or []):
-        if recalls.get(str(label)) is not None:
-            found.append(Subset(recall_key(label), "accuracy", rows.y_true == code))
+    classes = [
+        (recall_key(label), rows.y_true == code)
+        for code, label in enumerate(rows.target.classes or [])
+        if recalls.get(str(label)) is not None
+    ]
+    found += [Subset(key, "accuracy", member, len(classes)) for key, member in classes]
     groups = gate.groups
+    gated = []
     for column in columns:
         values = rows.frame[column]
         for group in sorted(values.dropna().unique()):
             member = (values == group).to_numpy()
             if member.sum() >= groups.min_rows:
-                found.append(Subset(f"{groups.metric} {column}={group}", groups.metric, member))
+                gated.append((f"{groups.metric} {column}={group}", member))
+    found += [Subset(key, groups.metric, member, len(gated)) for key, member in gated]
     return found
 
 

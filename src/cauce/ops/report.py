@@ -209,7 +209,7 @@ def metrics_table(evidence: Evidence, label: str = "this PR", with_base: bool = 
             "Each change is this PR minus the other model on the same test rows, with its "
             f"{evidence.confidence:.0%} interval (a paired bootstrap of the rows): 🟢 better "
             "or 🔴 worse when the whole interval is on that side of zero, ⚪ within noise when "
-            "it holds zero."
+            "it holds zero." + family_note(evidence, PER_CLASS_RECALL, "classes' recall intervals")
         )
     else:
         notes.append("🟢 better, 🔴 worse, ⚪ unchanged (point estimates: no intervals here).")
@@ -291,7 +291,7 @@ def groups_section(
             f" ⚠️ marks a group the gate fails: worse than `{evidence.base}` beyond noise and "
             f"by more than {allowed}; groups under {min_rows:,} rows are shown, not gated."
         )
-    parts = [intro]
+    parts = [intro + family_note(evidence, f"{metric} ", "groups' intervals")]
     deltas = evidence.deltas.get(BASE, {})
     for column, groups in evidence.groups.items():
         base_groups = (evidence.base_groups or {}).get(column, {})
@@ -327,6 +327,19 @@ def groups_section(
             )
         parts.append("\n".join(rows))
     return "\n\n".join(parts)
+
+
+def family_note(evidence: Evidence, prefix: str, what: str) -> str:
+    """How a family of intervals (the groups', the classes') is covered together, as
+    gate.subsets made them: "" when it has fewer than two."""
+    size = len([key for key in evidence.deltas.get(BASE, {}) if key.startswith(prefix)])
+    if size < 2 or evidence.confidence is None:
+        return ""
+    each = 1 - (1 - evidence.confidence) / size
+    return (
+        f" The {size} {what} hold {evidence.confidence:.0%} together (each at "
+        f"{each:.1%}, Bonferroni), so that one of many does not read worse by chance."
+    )
 
 
 def reproducibility(found: dict[str, Any] | None) -> str:
