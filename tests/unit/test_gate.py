@@ -279,3 +279,27 @@ def test_the_gated_groups_are_one_family_of_intervals_and_small_groups_get_none(
         ("roc_auc RAC1P=a", 4),
         ("roc_auc RAC1P=b", 4),
     ]
+
+
+def test_a_test_split_too_small_for_an_allowance_is_named_in_a_note(params):
+    """On 120 rows, ROC AUC's interval is far wider than its allowance of 0.005."""
+    import numpy as np
+    import pandas as pd
+
+    from cauce.artifact import Target
+    from cauce.metrics import compute_all
+    from cauce.ops.gate import BASE, ScoredRows, add_intervals
+
+    rng = np.random.default_rng(9)
+    y = (rng.random(120) < 0.5).astype(int)
+    new, old = (np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.3, 120), 0, 1) for _ in "ab")
+    target = Target(column="employed", task="binary", classes=[0, 1], threshold=0.5)
+    rows = ScoredRows(pd.DataFrame({"employed": y}), target, y, new)
+    found = evidence(metrics=compute_all("binary", y, new, 0.5))
+    add_intervals(found, params, rows, {BASE: old})
+    (note,) = found.notes
+    assert note.startswith(
+        "The test split (120 rows) is too small to judge these metrics against their "
+        "allowances, each interval being wider: roc_auc ±0."
+    )
+    assert " against 0.005, " in note  # roc_auc's allowance in the module's params

@@ -260,6 +260,19 @@ def add_intervals(
         gate.resamples,
         gate.seed,
     )
+    blind = []
+    for metric, rule in gate.metrics.items():
+        found = [d[metric] for d in evidence.deltas.values() if metric in d]
+        half = max(((i.high - i.low) / 2 for i in found), default=0.0)
+        if rule.max_regression is not None and half > rule.max_regression:
+            blind.append(f"{metric} ±{half:.4f} against {rule.max_regression}")
+    if blind:
+        evidence.notes.append(
+            f"The test split ({len(rows.y_true):,} rows) is too small to judge these metrics "
+            f"against their allowances, each interval being wider: {', '.join(blind)}. A "
+            "regression of the allowed size reads as noise here; more test rows "
+            "(data.test_size) or a larger max_regression would let the gate tell."
+        )
 
 
 def worsening(metric: str, old: float, new: float) -> float:
