@@ -39,15 +39,15 @@ import json, time
 from cauce.config import load_params
 from cauce.ops import registry, revisions
 from cauce.ops.gate import BASE, PRODUCTION, Evidence, ScoredRows, add_intervals
-from cauce.ops.gate import predict_at, predict_version
+from cauce.ops.gate import scores_at, scores_of_version
 
 params = load_params()
 rows = ScoredRows.read()
 others = {
-    BASE: predict_at(revisions.resolve("main"), rows)[0],
-    PRODUCTION: predict_version(registry.production_version(), rows),
+    BASE: scores_at(revisions.resolve("main"), rows)[0],
+    PRODUCTION: scores_of_version(registry.production_version(), rows),
 }
-evidence = Evidence("main", *rows.measure(rows.prediction, params))
+evidence = Evidence("main", *rows.measure(rows.scores, params))
 started = time.perf_counter()
 add_intervals(evidence, params, rows, others)
 seconds = time.perf_counter() - started

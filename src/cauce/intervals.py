@@ -22,27 +22,43 @@ import numpy as np
 
 from cauce.metrics import METRICS, Task, predicted_codes
 
-# Resamples computed together: 100 × 14,000 rows of float64 is 11 MB per block.
+# Resamples computed together: at most 100, and at most 10 million counts (80 MB of
+# float64) per block, so a test split of millions of rows fits in memory too.
 BLOCK = 100
+BLOCK_COUNTS = 10_000_000
 # A delta whose resamples are undefined this often (a group with one class) has no interval.
 MAX_UNDEFINED = 0.1
 
 
 @dataclass(frozen=True)
 class Interval:
-    """A metric's delta (new − old, on all the rows) and its bootstrap interval."""
+    """A metric's delta (new − old, on all the rows) and its bootstrap interval, at the
+    two-sided `level` (the stated confidence, or its Bonferroni share in a family)."""
 
     delta: float
     low: float
     high: float
+    level: float
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A model's predictions (model.score's shape) and the threshold it labels them by."""
+
+    values: np.ndarray
+    threshold: float | None
+
+    def same_as(self, other: Scores) -> bool:
+        return self.threshold == other.threshold and np.array_equal(self.values, other.values)
 
 
 def resample_counts(rows: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
     """Blocks of bootstrap resamples of `rows` rows, each row's count in each resample
     (resamples × rows, float64); the same seed gives the same blocks."""
     rng = np.random.default_rng(seed)
-    for start in range(0, resamples, BLOCK):
-        size = min(BLOCK, resamples - start)
+    block = max(1, min(BLOCK, BLOCK_COUNTS // max(rows, 1)))
+    for start in range(0, resamples, block):
+        size = min(block, resamples - start)
         drawn = rng.integers(0, rows, size=(size, rows))
         # One bincount per resample: its counts fit in the CPU cache, one for all does not.
         yield np.stack([np.bincount(d, minlength=rows) for d in drawn]).astype(np.float64)
@@ -83,8 +99,10 @@ def weighted(
         if name == "mae":
             return _mean(counts, np.abs(error), total)
         if name == "r2":
+            # Two passes (the spread around each resample's own mean): E[y²] − E[y]² loses
+            # every digit when the target's mean is large against its spread.
             mean = _mean(counts, y_true, total)
-            spread = _mean(counts, y_true**2, total) - mean**2
+            spread = (counts * (y_true - mean[:, None]) ** 2).sum(axis=1) / total
             return 1 - _mean(counts, error**2, total) / np.where(spread > 0, spread, np.nan)
     raise ValueError(f"no weighted form of {name}")
 
@@ -177,9 +195,8 @@ class Subset:
 def paired(
     task: Task,
     y_true: np.ndarray,
-    threshold: float | None,
-    new: np.ndarray,
-    others: Mapping[str, np.ndarray],
+    new: Scores,
+    others: Mapping[str, Scores],
     subsets: list[Subset],
     confidence: float,
     resamples: int,
@@ -187,42 +204,46 @@ def paired(
 ) -> dict[str, dict[str, Interval]]:
     """For each model in `others` and each subset: the interval of new − other, from the same
     resamples of the same rows for every model, metric and subset (that is what pairs them).
-    Models with the same predictions are scored once (production is often the base's model)."""
-    models: dict[str, np.ndarray] = {"new": new}
+    Each model labels rows by its own threshold. Models that score alike are scored once
+    (production is often the base's model). A subset whose delta is undefined (one class
+    only) on all its rows, or in more than MAX_UNDEFINED of the resamples, has none."""
+    models: dict[str, Scores] = {"new": new}
     scored_as: dict[str, str] = {}  # each of `others`, and the model of `models` it equals
-    for name, prediction in others.items():
-        same = next((m for m, p in models.items() if np.array_equal(p, prediction)), name)
-        models.setdefault(same, prediction)
+    for name, scores in others.items():
+        same = next((m for m, s in models.items() if s.same_as(scores)), name)
+        models.setdefault(same, scores)
         scored_as[name] = same
     on = {s.key: (slice(None) if s.rows is None else s.rows) for s in subsets}  # each subset's rows
+
+    def measured(
+        metric: str, counts: np.ndarray, rows: np.ndarray | slice
+    ) -> dict[str, np.ndarray]:
+        return {
+            name: weighted(metric, task, counts, y_true[rows], s.values[rows], s.threshold)
+            for name, s in models.items()
+        }
+
     drawn: dict[str, dict[str, list[np.ndarray]]] = {
         o: {s.key: [] for s in subsets} for o in others
     }
     for counts in resample_counts(len(y_true), resamples, seed):
         for subset in subsets:
             rows = on[subset.key]
-            picked = counts[:, rows]
-            values = {
-                name: weighted(subset.metric, task, picked, y_true[rows], p[rows], threshold)
-                for name, p in models.items()
-            }
+            values = measured(subset.metric, counts[:, rows], rows)
             for other in others:
                 drawn[other][subset.key].append(values["new"] - values[scored_as[other]])
     found: dict[str, dict[str, Interval]] = {other: {} for other in others}
     for subset in subsets:
         rows = on[subset.key]
-        ones = np.ones((1, len(y_true[rows])))
-        point = {
-            name: weighted(subset.metric, task, ones, y_true[rows], p[rows], threshold)[0]
-            for name, p in models.items()
-        }
+        point = measured(subset.metric, np.ones((1, len(y_true[rows]))), rows)
+        level = 1 - (1 - confidence) / subset.family
         for other in others:
-            delta = point["new"] - point[scored_as[other]]
+            delta = point["new"][0] - point[scored_as[other]][0]
             deltas = np.concatenate(drawn[other][subset.key])
             defined = deltas[~np.isnan(deltas)]
             if np.isnan(delta) or len(defined) < (1 - MAX_UNDEFINED) * resamples:
-                continue  # one class only, in the group or in too many resamples of it
-            tail = (1 - confidence) / subset.family / 2 * 100
+                continue
+            tail = (1 - level) / 2 * 100
             low, high = np.percentile(defined, [tail, 100 - tail])
-            found[other][subset.key] = Interval(float(delta), float(low), float(high))
+            found[other][subset.key] = Interval(float(delta), float(low), float(high), level)
     return found

@@ -18,6 +18,7 @@ import pytest
 
 from cauce.artifact import describe_target
 from cauce.config import Params
+from cauce.intervals import Scores
 from cauce.metrics import METRICS
 from cauce.model import score
 from cauce.ops.gate import (
@@ -80,15 +81,17 @@ class Bench:
         if resample is not None:
             picked = np.random.default_rng(resample).integers(0, len(picked), len(picked))
         frame = self.test.iloc[picked].reset_index(drop=True)
-        rows = ScoredRows(frame, self.target, self.y_true[picked], new[picked])
+        threshold = self.target.threshold
+        mine, base = Scores(new[picked], threshold), Scores(self.base[picked], threshold)
+        rows = ScoredRows(frame, self.target, self.y_true[picked], mine)
         gated = self.params.gate.metrics
-        metrics, groups = rows.measure(new[picked], self.params)
-        base_metrics, base_groups = rows.measure(self.base[picked], self.params)
+        metrics, groups = rows.measure(mine, self.params)
+        base_metrics, base_groups = rows.measure(base, self.params)
         # Only the gated metrics get intervals here (the report's others cannot fail it).
         evidence = Evidence(
             "main", {m: metrics[m] for m in gated}, groups, base_metrics, base_groups
         )
-        add_intervals(evidence, self.params, rows, {BASE: self.base[picked]})
+        add_intervals(evidence, self.params, rows, {BASE: base})
         checks = decide(self.params.gate, evidence)
         return checks, [reading(m, evidence.deltas[BASE][m]) for m in gated]
 

@@ -75,29 +75,26 @@ def test_a_worse_model_fails_the_gate_naming_the_metric_its_change_and_interval(
 
 def test_the_report_and_the_gate_are_the_same_bytes_again_at_another_thread_count(clone):
     """On the worse PR the first test left checked out: the intervals are seeded and summed
-    without threads, so a second run, with one OpenMP thread, writes the same verdict, the
-    same picture and the same report but for its two timings (training and latency); the
-    suite runs OpenMP on one thread, the second run on two."""
+    without threads, so a run with one OpenMP thread and a run with two write the same
+    verdict, the same picture and the same report but for its two timings (training and
+    latency)."""
     folder = clone.path / "reports/pr"
 
-    def written() -> dict[str, bytes]:
-        clone.run("cauce", "report", "--base", "main")
-        clone.run("cauce", "gate", "--base", "main", check=False)
+    def written(threads: str) -> dict[str, bytes]:
+        env = clone.env.copy()
+        clone.env["OMP_NUM_THREADS"] = threads
+        try:
+            clone.run("cauce", "report", "--base", "main")
+            clone.run("cauce", "gate", "--base", "main", check=False)
+        finally:
+            clone.env = env
         return {f.name: f.read_bytes() for f in sorted(folder.iterdir())}
 
     def without_timings(report: bytes) -> list[str]:
         timed = ("- **Training time**", "- **Prediction latency**")
         return [line for line in report.decode().splitlines() if not line.startswith(timed)]
 
-    first = written()
-    threads = clone.env.get("OMP_NUM_THREADS")
-    clone.env["OMP_NUM_THREADS"] = "2"
-    try:
-        again = written()
-    finally:
-        clone.env.pop("OMP_NUM_THREADS")
-        if threads is not None:
-            clone.env["OMP_NUM_THREADS"] = threads
+    first, again = written("1"), written("2")
     assert set(first) == set(again)
     for name in first.keys() - {"report.md"}:
         assert first[name] == again[name], name
@@ -159,6 +156,35 @@ def test_a_neutral_retraining_reads_within_noise_on_every_gated_metric(clone, pa
     for label in labels.values():
         assert rows[label].endswith(") within noise |"), rows[label]
         assert "unchanged" not in rows[label]  # the model did change
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (
+            "data.test_size=0.25",
+            "its test split is not this PR's (the data or the split changed), and its "
+            "model may have trained on some of these rows.",
+        ),
+        (
+            "data.positive_label=0",
+            "its model predicts 'employed' (binary, [0, 1]), this PR's 'employed' "
+            "(binary, [1, 0]).",
+        ),
+    ],
+)
+def test_a_base_that_cannot_be_paired_is_compared_by_its_points(clone, change, why):
+    """Another test split (the base may have trained on these rows) or another target
+    (its scores mean something else): the note says why, and the changes are points."""
+    branch(clone, f"unpaired-{change}")
+    clone.run("dvc", "exp", "run", "-S", change)
+    commit_all(clone, change)
+    clone.run("cauce", "report", "--base", "main")
+    text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
+    assert f"> The changes against main are point estimates, without intervals: {why}" in text
+    roc_row = next(line for line in text.splitlines() if line.startswith("| ROC AUC"))
+    assert "(" not in roc_row.split(" | ")[3]  # a point's change, no interval
+    assert "![The gated changes, with their intervals]" not in text
 
 
 def test_a_base_without_metrics_reports_this_prs_numbers(clone):

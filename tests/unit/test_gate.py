@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cauce.config import GateParams
+from cauce.intervals import Scores
 from cauce.ops.gate import Evidence, decide, failures, verdict, worsening
 
 POLICY = GateParams.model_validate(
@@ -160,11 +161,11 @@ def test_with_an_interval_a_regression_fails_when_beyond_its_allowance_and_beyon
 
     base = {"roc_auc": 0.907, "accuracy": 0.83, "log_loss": 0.37}
     # ROC AUC −0.007, beyond the allowed 0.005, but its interval reaches 0: noise, passes.
-    noisy = Interval(-0.007, -0.015, 0.001)
+    noisy = Interval(-0.007, -0.015, 0.001, 0.95)
     # Accuracy −0.004: surely worse (the interval is below 0), but within 0.01: passes.
-    allowed = Interval(-0.004, -0.006, -0.002)
+    allowed = Interval(-0.004, -0.006, -0.002, 0.95)
     # Log loss +0.02 (lower is better): beyond 0.01, and the interval is above 0: fails.
-    worse = Interval(0.02, 0.012, 0.028)
+    worse = Interval(0.02, 0.012, 0.028, 0.95)
     metrics = {"roc_auc": 0.90, "accuracy": 0.826, "log_loss": 0.39}
     deltas = {"roc_auc": noisy, "accuracy": allowed, "log_loss": worse}
     found = paired(deltas, metrics=metrics, base=base)
@@ -191,18 +192,20 @@ def test_an_interval_reads_better_worse_or_within_noise_in_the_metrics_direction
     from cauce.intervals import Interval
     from cauce.ops.gate import reading, shown
 
-    assert reading("roc_auc", Interval(0.001, -0.001, 0.003)) == "within noise"
-    assert reading("roc_auc", Interval(0.004, 0.001, 0.007)) == "better"
-    assert reading("log_loss", Interval(0.004, 0.001, 0.007)) == "worse"
-    assert reading("log_loss", Interval(-0.004, -0.007, -0.001)) == "better"
-    assert shown(Interval(0.0012, -0.0008, 0.0031)) == "+0.0012 (−0.0008 … +0.0031)"
+    assert reading("roc_auc", Interval(0.001, -0.001, 0.003, 0.95)) == "within noise"
+    assert reading("roc_auc", Interval(0.004, 0.001, 0.007, 0.95)) == "better"
+    assert reading("log_loss", Interval(0.004, 0.001, 0.007, 0.95)) == "worse"
+    assert reading("log_loss", Interval(-0.004, -0.007, -0.001, 0.95)) == "better"
+    assert shown(Interval(0.0012, -0.0008, 0.0031, 0.95)) == "+0.0012 (−0.0008 … +0.0031)"
 
 
 def test_a_group_regression_with_an_interval_names_the_group_the_delta_and_the_interval():
     from cauce.intervals import Interval
 
     mine, base = {"SEX": {"1": group(5000, 0.85)}}, {"SEX": {"1": group(5000, 0.90)}}
-    found = paired({"roc_auc SEX=1": Interval(-0.05, -0.07, -0.03)}, groups=mine, base_groups=base)
+    found = paired(
+        {"roc_auc SEX=1": Interval(-0.05, -0.07, -0.03, 0.95)}, groups=mine, base_groups=base
+    )
     assert failed_messages(found) == [
         "roc_auc for SEX=1 −0.0500 (−0.0700 … −0.0300) vs main: worse beyond noise, and by "
         "more than the allowed 0.02 (0.9000 → 0.8500)"
@@ -214,14 +217,14 @@ def test_a_passing_verdict_names_what_it_let_through():
 
     base = {"roc_auc": 0.907, "accuracy": 0.83, "log_loss": 0.37}
     metrics = {"roc_auc": 0.90, "accuracy": 0.826, "log_loss": 0.37}
-    quiet = paired({"roc_auc": Interval(0.0, -0.002, 0.002)}, metrics=GOOD, base=GOOD)
+    quiet = paired({"roc_auc": Interval(0.0, -0.002, 0.002, 0.95)}, metrics=GOOD, base=GOOD)
     assert verdict(decide(POLICY, quiet)) == (
         "Gate passed: all 6 checks hold; no gated change is worse beyond noise."
     )
     deltas = {
-        "roc_auc": Interval(-0.007, -0.015, 0.001),  # past 0.005, but within noise
-        "accuracy": Interval(-0.004, -0.006, -0.002),  # surely worse, but within 0.01
-        "log_loss": Interval(0.0, -0.001, 0.001),
+        "roc_auc": Interval(-0.007, -0.015, 0.001, 0.95),  # past 0.005, but within noise
+        "accuracy": Interval(-0.004, -0.006, -0.002, 0.95),  # surely worse, but within 0.01
+        "log_loss": Interval(0.0, -0.001, 0.001, 0.95),
     }
     loud = paired(deltas, metrics=metrics, base=base)
     assert verdict(decide(POLICY, loud)) == (
@@ -246,13 +249,14 @@ def test_a_multiclass_models_recall_of_each_class_gets_its_interval():
     new = rng.dirichlet(np.ones(3), 600) + np.eye(3)[y] * 0.6
     old = rng.dirichlet(np.ones(3), 600) + np.eye(3)[y] * 0.3
     target = Target(column="grape", task="multiclass", classes=["barolo", "barbera", "dolcetto"])
-    rows = ScoredRows(pd.DataFrame({"grape": y}), target, y, new)
+    rows = ScoredRows(pd.DataFrame({"grape": y}), target, y, Scores(new, None))
     recalls = dict(zip(target.classes, recall_per_class(y, new), strict=True))
     metrics = {"accuracy": 0.8, "recall_per_class": recalls}
     measured = subsets(POLICY, rows, metrics, [])
     assert [s.key for s in measured] == ["accuracy", *map(recall_key, target.classes)]
     assert [s.family for s in measured] == [1, 3, 3, 3]  # the classes: one family of three
-    found = intervals("multiclass", y, None, new, {"base": old}, measured, 0.95, 200, 0)
+    others = {"base": Scores(old, None)}
+    found = intervals("multiclass", y, Scores(new, None), others, measured, 0.95, 200, 0)
     for code, label in enumerate(target.classes):
         expected = recall_per_class(y, new)[code] - recall_per_class(y, old)[code]
         assert found["base"][recall_key(label)].delta == pytest.approx(expected)
@@ -270,7 +274,8 @@ def test_the_gated_groups_are_one_family_of_intervals_and_small_groups_get_none(
     race = np.array(["a", "b"] * 300)
     y = np.arange(600) % 2
     target = Target(column="employed", task="binary", classes=[0, 1], threshold=0.5)
-    rows = ScoredRows(pd.DataFrame({"SEX": sex, "RAC1P": race}), target, y, y * 0.8 + 0.1)
+    frame = pd.DataFrame({"SEX": sex, "RAC1P": race})
+    rows = ScoredRows(frame, target, y, Scores(y * 0.8 + 0.1, 0.5))
     measured = subsets(POLICY, rows, {"roc_auc": 0.9}, ["SEX", "RAC1P"])
     assert [(s.key, s.family) for s in measured] == [
         ("roc_auc", 1),
@@ -294,12 +299,25 @@ def test_a_test_split_too_small_for_an_allowance_is_named_in_a_note(params):
     y = (rng.random(120) < 0.5).astype(int)
     new, old = (np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.3, 120), 0, 1) for _ in "ab")
     target = Target(column="employed", task="binary", classes=[0, 1], threshold=0.5)
-    rows = ScoredRows(pd.DataFrame({"employed": y}), target, y, new)
+    rows = ScoredRows(pd.DataFrame({"employed": y}), target, y, Scores(new, 0.5))
     found = evidence(metrics=compute_all("binary", y, new, 0.5))
-    add_intervals(found, params, rows, {BASE: old})
+    add_intervals(found, params, rows, {BASE: Scores(old, 0.5)})
     (note,) = found.notes
     assert note.startswith(
         "The test split (120 rows) is too small to judge these metrics against their "
         "allowances, each interval being wider: roc_auc ±0."
     )
     assert " against 0.005, " in note  # roc_auc's allowance in the module's params
+
+
+def test_a_paired_change_without_an_interval_is_not_judged_on_its_point():
+    """A group whose change is undefined in too many resamples (one class in many) has no
+    interval: the gate does not fall back to its noisy point."""
+    mine, base = {"SEX": {"1": group(400, 0.80)}}, {"SEX": {"1": group(400, 0.90)}}
+    found = paired({}, groups=mine, base_groups=base)
+    (check,) = [c for c in decide(POLICY, found) if c.rule == "group regression vs main"]
+    assert check.passed
+    assert check.message == (
+        "roc_auc for SEX=1 vs main not judged: its change is undefined in too many resamples "
+        "(too few rows of one class)"
+    )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from cauce.intervals import Subset, paired, resample_counts, weighted
+from cauce.intervals import Interval, Scores, Subset, paired, resample_counts, weighted
 from cauce.metrics import METRICS, TASKS, of_task
 
 ROWS = 400
@@ -60,9 +60,8 @@ def test_an_identical_model_is_within_noise_and_a_worse_one_is_outside_it():
     found = paired(
         "binary",
         y,
-        0.5,
-        good,
-        {"same": good, "worse": worse},
+        Scores(good, 0.5),
+        {"same": Scores(good, 0.5), "worse": Scores(worse, 0.5)},
         [Subset("roc_auc", "roc_auc", None), Subset("f1 half", "f1", np.arange(ROWS) < ROWS // 2)],
         confidence=0.95,
         resamples=400,
@@ -87,9 +86,8 @@ def test_a_group_with_one_class_has_no_interval():
     found = paired(
         "binary",
         y,
-        0.5,
-        new,
-        {"base": old},
+        Scores(new, 0.5),
+        {"base": Scores(old, 0.5)},
         [Subset("auc", "roc_auc", only_negatives)],
         confidence=0.9,
         resamples=50,
@@ -108,7 +106,14 @@ def test_the_roc_auc_interval_agrees_with_delongs():
     new = 0.6 * y + rng.normal(0, 0.5, rows)
     old = 0.55 * y + rng.normal(0, 0.5, rows)
     found = paired(
-        "binary", y, None, new, {"old": old}, [Subset("auc", "roc_auc", None)], 0.95, 2000, 2
+        "binary",
+        y,
+        Scores(new, None),
+        {"old": Scores(old, None)},
+        [Subset("auc", "roc_auc", None)],
+        0.95,
+        2000,
+        2,
     )
     interval = found["old"]["auc"]
 
@@ -135,7 +140,8 @@ def test_models_with_the_same_predictions_get_the_same_intervals_as_when_scored_
     subsets = [Subset("roc_auc", "roc_auc", None), Subset("brier", "brier", None)]
 
     def intervals(others: dict) -> dict:
-        return paired("binary", y, 0.5, good, others, subsets, 0.9, 300, seed=2)
+        scored = {name: Scores(values, 0.5) for name, values in others.items()}
+        return paired("binary", y, Scores(good, 0.5), scored, subsets, 0.9, 300, seed=2)
 
     together = intervals({"base": worse, "production": worse.copy(), "same": good.copy()})
     assert together["base"] == together["production"] == intervals({"base": worse})["base"]
@@ -148,9 +154,48 @@ def test_an_interval_of_a_family_of_k_is_one_at_the_bonferroni_level():
 
     def interval(confidence: float, family: int):
         subset = Subset("auc", "roc_auc", None, family)
-        return paired("binary", y, 0.5, good, {"b": worse}, [subset], confidence, 400, 3)["b"]
+        scored = {"b": Scores(worse, 0.5)}
+        return paired("binary", y, Scores(good, 0.5), scored, [subset], confidence, 400, 3)["b"]
 
     of_five = interval(0.95, 5)["auc"]
-    assert of_five == interval(1 - 0.05 / 5, 1)["auc"]
+    alone_at_99 = interval(1 - 0.05 / 5, 1)["auc"]
+    assert (of_five.low, of_five.high) == (alone_at_99.low, alone_at_99.high)
+    assert of_five.level == pytest.approx(0.99)
     alone = interval(0.95, 1)["auc"]
     assert of_five.low < alone.low < alone.high < of_five.high
+
+
+def test_each_model_labels_rows_by_its_own_threshold():
+    """A base model with the same probabilities and another threshold is another model."""
+    rng = np.random.default_rng(10)
+    y, good, _ = task_data("binary", rng)
+    subsets = [Subset("accuracy", "accuracy", None), Subset("roc_auc", "roc_auc", None)]
+    others = {"base": Scores(good, 0.3)}
+    found = paired("binary", y, Scores(good, 0.5), others, subsets, 0.95, 200, 0)["base"]
+    expected = METRICS["accuracy"].compute("binary", y, good, 0.5) - METRICS["accuracy"].compute(
+        "binary", y, good, 0.3
+    )
+    assert found["accuracy"].delta == pytest.approx(expected)
+    assert found["accuracy"].delta != 0
+    assert found["roc_auc"] == Interval(0.0, 0.0, 0.0, 0.95)  # the ranking is the same
+
+
+def test_r2_keeps_its_digits_when_the_targets_mean_dwarfs_its_spread():
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(11)
+    y = 1e6 + rng.normal(0, 0.001, 200)
+    predicted = y + rng.normal(0, 0.001, 200)
+    value = weighted("r2", "regression", np.ones((1, 200)), y, predicted, None)[0]
+    assert value == pytest.approx(r2_score(y, predicted), rel=1e-9)
+
+
+def test_a_large_split_is_drawn_in_smaller_blocks_and_the_same_resamples(monkeypatch):
+    """Blocks hold at most BLOCK_COUNTS counts; the draws do not depend on the blocks."""
+    import cauce.intervals
+
+    whole = np.concatenate(list(resample_counts(500, 30, seed=4)))
+    monkeypatch.setattr(cauce.intervals, "BLOCK_COUNTS", 500 * 7)
+    blocks = list(resample_counts(500, 30, seed=4))
+    assert [len(b) for b in blocks] == [7, 7, 7, 7, 2]
+    assert (np.concatenate(blocks) == whole).all()

@@ -27,7 +27,7 @@ def test_a_multiclass_table_shows_each_classs_recall_against_base_and_production
     assert [line.split(" |")[0] for line in lines[2:4]] == ["| Accuracy ↑", "| Macro F1 ↑"]
 
 
-def test_a_group_too_small_to_gate_shows_its_change_without_a_colour(params):
+def test_a_group_without_an_interval_shows_its_change_without_a_colour(params):
     from cauce.intervals import Interval
     from cauce.ops.report import groups_section
 
@@ -37,12 +37,29 @@ def test_a_group_too_small_to_gate_shows_its_change_without_a_colour(params):
     found = Evidence(
         base="main",
         metrics={"roc_auc": 0.9},
-        groups={"SEX": {"1": group(5000, 0.85), "2": group(13, 0.95)}},
+        groups={"SEX": {"1": group(5000, 0.85), "2": group(13, 0.95), "3": group(900, 0.7)}},
         base_metrics={"roc_auc": 0.9},
-        base_groups={"SEX": {"1": group(5000, 0.90), "2": group(13, 0.80)}},
-        deltas={"base": {"roc_auc SEX=1": Interval(-0.05, -0.07, -0.03)}},
+        base_groups={"SEX": {"1": group(5000, 0.90), "2": group(13, 0.80), "3": group(900, 0.6)}},
+        deltas={"base": {"roc_auc SEX=1": Interval(-0.05, -0.07, -0.03, 0.95)}},
         confidence=0.95,
     )
     lines = groups_section(found, params).splitlines()
     assert "| 1 ⚠️ | 5,000 | 0.9000 | 0.8500 | 🔴 −0.0500 (−0.0700 … −0.0300) worse |" in lines
     assert "| 2 | 13 | 0.8000 | 0.9500 | +0.1500 (too few rows to judge) |" in lines
+    # Gated, but its change undefined in too many resamples: no interval, no colour.
+    assert "| 3 | 900 | 0.6000 | 0.7000 | +0.1000 (too few rows of one class to judge) |" in lines
+
+
+def test_a_family_of_intervals_says_the_level_each_one_is_at():
+    from cauce.intervals import Interval
+    from cauce.ops.report import family_note
+
+    groups = {f"roc_auc SEX={g}": Interval(0.0, -0.01, 0.01, 1 - 0.05 / 7) for g in range(7)}
+    found = Evidence("main", {}, {}, None, None, deltas={"base": groups}, confidence=0.95)
+    assert family_note(found, "roc_auc ", "groups' intervals") == (
+        " The 7 groups' intervals hold 95% together (each at 99.3%, Bonferroni), so that one "
+        "of many does not read worse by chance."
+    )
+    single = {"roc_auc": Interval(0.0, -0.01, 0.01, 0.95)}
+    alone = Evidence("main", {}, {}, None, None, deltas={"base": single}, confidence=0.95)
+    assert family_note(alone, "roc_auc", "metrics") == ""

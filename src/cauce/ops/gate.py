@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from cauce import CauceError
 from cauce.artifact import Target
 from cauce.config import GateParams, Params
 from cauce.files import write_json
-from cauce.intervals import Interval, Subset, paired
+from cauce.intervals import Interval, Scores, Subset, paired
 from cauce.layout import (
     EVALUATE_METRICS,
     GATE_VERDICT,
@@ -108,7 +110,7 @@ def _gather(base: str, params: Params, champion: bool) -> Evidence:
     if found is not None and found.get("commit") == revisions.resolve("HEAD"):
         evidence.reproduction = found
     rows = ScoredRows.read()
-    others: dict[str, np.ndarray] = {}
+    others: dict[str, Scores] = {}
     if evidence.base_metrics is None:
         evidence.notes.append(
             f"{base} has no {EVALUATE_METRICS} (a first pull request?): "
@@ -116,38 +118,37 @@ def _gather(base: str, params: Params, champion: bool) -> Evidence:
         )
     else:
         try:
-            others[BASE], evidence.base_model_sha256 = predict_at(commit, rows)
+            others[BASE], evidence.base_model_sha256 = scores_at(commit, rows)
         except (CauceError, OSError, ValueError) as error:
             evidence.notes.append(
-                f"The model of {base} could not be scored on this PR's test rows ({error}): "
-                f"the changes against {base} are point estimates, without intervals."
+                f"The changes against {base} are point estimates, without intervals: {error}."
             )
     if champion:
         version = registry.production_version()
         if version is not None:
             evidence.champion = version
             try:
-                others[PRODUCTION] = predict_version(version, rows)
-                evidence.champion_metrics, evidence.champion_groups = rows.measure(
-                    others[PRODUCTION], params
-                )
-            except (CauceError, OSError) as error:
+                others[PRODUCTION] = scores_of_version(version, rows)
+            except (CauceError, OSError, ValueError) as error:
                 evidence.notes.append(
-                    f"The production model {version} could not be scored: {error}"
+                    f"The production model {version} could not be scored on this PR's test "
+                    f"rows: {error}."
                 )
-                others.pop(PRODUCTION, None)
+            else:
+                measured = rows.measure(others[PRODUCTION], params)
+                evidence.champion_metrics, evidence.champion_groups = measured
     add_intervals(evidence, params, rows, others)
     return evidence
 
 
 @dataclass(frozen=True)
 class ScoredRows:
-    """This checkout's test split, its true values, and this PR's model's predictions."""
+    """This checkout's test split, its true values, and this PR's model's scores."""
 
     frame: pd.DataFrame
     target: Target
     y_true: np.ndarray
-    prediction: np.ndarray
+    scores: Scores
 
     @classmethod
     def read(cls) -> ScoredRows:
@@ -157,55 +158,89 @@ class ScoredRows:
         frame = pd.read_parquet(TEST_SPLIT)
         target = ModelInfo.read(MODEL_CARD).target
         y_true = target.encode(frame[target.column], str(TEST_SPLIT))
-        return cls(frame, target, y_true, score(load_model(MODEL_FILE), frame))
+        return cls(
+            frame, target, y_true, Scores(score(load_model(MODEL_FILE), frame), target.threshold)
+        )
 
-    def measure(
-        self, prediction: np.ndarray, params: Params
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Metrics and group metrics of `prediction`, judged as this PR's model is: its
-        labels and threshold, on its test split."""
+    def measure(self, scores: Scores, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Metrics and group metrics of a model's `scores` on this PR's test split, judged by
+        this PR's labels and that model's own threshold."""
         from cauce.pipeline.evaluate import measure
 
-        return measure(self.frame, prediction, self.target, params)
+        target = self.target.model_copy(update={"threshold": scores.threshold})
+        return measure(self.frame, scores.values, target, params)
 
 
-def _predict(model_dir: Path, rows: ScoredRows) -> np.ndarray:
+@contextmanager
+def _fetch_folder() -> Iterator[Path]:
+    """A temporary folder to fetch a model into. An error that names it names
+    "<temporary folder>" instead, so a note that carries one reads the same on every run."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            yield Path(folder)
+        except CauceError as error:
+            raise CauceError(str(error).replace(folder, "<temporary folder>")) from error
+
+
+def _scores(model_dir: Path, rows: ScoredRows) -> tuple[Scores, str | None]:
+    """The scores of the model in `model_dir` for this PR's test rows, and its file's hash;
+    a CauceError when it predicts another target than this PR's model (a task, a class or
+    a label order changed): its scores would not mean what this PR's mean."""
+    from cauce.artifact import ModelInfo
     from cauce.model import load_model, score
 
-    return score(load_model(model_dir / MODEL_FILE.name), rows.frame)
+    info = ModelInfo.read(model_dir / MODEL_CARD.name)
+    theirs, mine = info.target, rows.target
+    if (theirs.column, theirs.task, theirs.classes) != (mine.column, mine.task, mine.classes):
+        raise CauceError(
+            f"its model predicts {theirs.column!r} ({theirs.task}, {theirs.classes}), this "
+            f"PR's {mine.column!r} ({mine.task}, {mine.classes})"
+        )
+    prediction = score(load_model(model_dir / MODEL_FILE.name), rows.frame)
+    return Scores(prediction, theirs.threshold), info.model_sha256
 
 
-def predict_version(version_ref: str, rows: ScoredRows) -> np.ndarray:
-    """A registered version's predictions for this checkout's test rows."""
-    with tempfile.TemporaryDirectory() as folder:
-        fetched = registry.fetch(registry.version_of(version_ref), Path(folder) / "model")
-        return _predict(fetched, rows)
+def scores_of_version(version_ref: str, rows: ScoredRows) -> Scores:
+    """A registered version's scores for this checkout's test rows."""
+    with _fetch_folder() as folder:
+        fetched = registry.fetch(registry.version_of(version_ref), folder / "model")
+        return _scores(fetched, rows)[0]
 
 
-def predict_at(commit: str, rows: ScoredRows) -> tuple[np.ndarray, str | None]:
-    """The predictions of the model `commit`'s dvc.lock records, for this checkout's test
-    rows (this PR's own where the model is the same: a PR that did not retrain), and the
-    model file's hash."""
+def scores_at(commit: str, rows: ScoredRows) -> tuple[Scores, str | None]:
+    """The scores of the model `commit`'s dvc.lock records for this checkout's test rows
+    (this PR's own where the model is the same: a PR that did not retrain), and the model
+    file's hash. A CauceError when they cannot be paired with this PR's: the test split
+    differs (the base's model may have trained on some of these rows), or the target."""
     from cauce.artifact import ModelInfo
 
-    output: tuple[str, lock.Kind, str] = ("train", "output", MODEL_DIR.as_posix())
-    if lock.lock_entries(commit).get(output) == lock.lock_entries(revisions.WORKSPACE).get(output):
-        return rows.prediction, ModelInfo.read(MODEL_CARD).model_sha256
-    with tempfile.TemporaryDirectory() as folder:
-        into = Path(folder) / MODEL_DIR.name
+    def recorded(at: str | None, stage: str, path: Path) -> Any:
+        return lock.lock_entries(at).get((stage, "output", path.as_posix()))
+
+    if recorded(commit, "prepare", TEST_SPLIT) != recorded(
+        revisions.WORKSPACE, "prepare", TEST_SPLIT
+    ):
+        raise CauceError(
+            "its test split is not this PR's (the data or the split changed), and its model "
+            "may have trained on some of these rows"
+        )
+    if recorded(commit, "train", MODEL_DIR) == recorded(revisions.WORKSPACE, "train", MODEL_DIR):
+        return rows.scores, ModelInfo.read(MODEL_CARD).model_sha256
+    with _fetch_folder() as folder:
+        into = folder / MODEL_DIR.name
         get = ("dvc", "get", ".", MODEL_DIR.as_posix(), "--rev", commit, "-o", str(into))
         lock.get_or_rebuild(get, commit, f"{MODEL_DIR} at {commit[:12]}")
-        return _predict(into, rows), ModelInfo.read(into / MODEL_CARD.name).model_sha256
+        return _scores(into, rows)
 
 
 def against_production(evidence: Evidence, params: Params, version: str) -> None:
     """Score the production `version` on this checkout's test rows into `evidence`: its
     metrics, its group metrics and the paired intervals of this model against it."""
     rows = ScoredRows.read()
-    prediction = predict_version(version, rows)
+    scores = scores_of_version(version, rows)
     evidence.champion = version
-    evidence.champion_metrics, evidence.champion_groups = rows.measure(prediction, params)
-    add_intervals(evidence, params, rows, {PRODUCTION: prediction})
+    evidence.champion_metrics, evidence.champion_groups = rows.measure(scores, params)
+    add_intervals(evidence, params, rows, {PRODUCTION: scores})
 
 
 def subsets(
@@ -241,7 +276,7 @@ def recall_key(label: object) -> str:
 
 
 def add_intervals(
-    evidence: Evidence, params: Params, rows: ScoredRows, others: dict[str, np.ndarray]
+    evidence: Evidence, params: Params, rows: ScoredRows, others: dict[str, Scores]
 ) -> None:
     """Evidence.deltas: this PR's model against each of `others`, on the same resamples."""
     if not others:
@@ -252,8 +287,7 @@ def add_intervals(
     evidence.deltas = paired(
         rows.target.task,
         rows.y_true,
-        rows.target.threshold,
-        rows.prediction,
+        rows.scores,
         others,
         measured,
         gate.confidence,
@@ -310,20 +344,32 @@ def regression(
     old: float,
     new: float,
     allowed: float,
-    interval: Interval | None,
+    deltas: Mapping[str, Interval] | None,
 ) -> Check:
     """How much worse `key` got than `against`, and is that beyond `allowed`?
 
-    With an interval the rule asks for evidence: fail when the change is worse than the
-    allowance *and* its interval does not reach zero (the whole interval is on the worse
-    side). A drop past the allowance that the interval cannot tell from noise passes, and
-    so does a real but allowed one. Without an interval (no paired predictions), the
-    point alone decides."""
+    With the comparison paired (`deltas`: its intervals) the rule asks for evidence: fail
+    when the change is worse than the allowance *and* its interval does not reach zero
+    (the whole interval is on the worse side). A drop past the allowance that the interval
+    cannot tell from noise passes, and so does a real but allowed one; so does a change
+    with no interval (undefined in too many resamples: too few of one class to say
+    anything). Without pairing, the point alone decides."""
     whole = key == metric
     rule = f"regression vs {against}" if whole else f"group regression vs {against}"
     said = key if whole else key.replace(" ", " for ", 1)  # roc_auc for SEX=1
+    interval = None if deltas is None else deltas.get(key)
     if interval is None:
         worse = worsening(metric, old, new)
+        if deltas is not None:
+            return Check(
+                rule,
+                key,
+                worse,
+                allowed,
+                True,
+                f"{said} vs {against} not judged: its change is undefined in too many "
+                "resamples (too few rows of one class)",
+            )
         return Check(
             rule,
             key,
@@ -395,7 +441,6 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
             old = (reference or {}).get(metric)
             if old is None:
                 continue
-            interval = evidence.deltas.get(name, {}).get(metric)
             checks.append(
                 regression(
                     metric,
@@ -404,7 +449,7 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
                     old,
                     value,
                     rule.max_regression,
-                    interval,
+                    evidence.deltas.get(name),
                 )
             )
     metric, allowed = gate.groups.metric, gate.groups.max_regression
@@ -416,8 +461,8 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
                 if old is None or new is None or new_entry["rows"] < gate.groups.min_rows:
                     continue
                 key = f"{metric} {column}={group}"
-                interval = evidence.deltas.get(name, {}).get(key)
-                checks.append(regression(metric, key, against, old, new, allowed, interval))
+                deltas = evidence.deltas.get(name)
+                checks.append(regression(metric, key, against, old, new, allowed, deltas))
     return checks
 
 

@@ -65,7 +65,7 @@ def forest(checks: list[Check], file: Path) -> Path | None:
     """A forest plot of every regression check that has an interval: one panel per gated
     metric (and one for its groups), each on its own scale, with the change and its
     interval turned so that better is to the right, zero, and the allowance it may not
-    pass; None (nothing written) when no check has an interval."""
+    pass; None (and no file) when no check has an interval."""
     values = []
     for check in checks:
         if check.interval is None or check.limit is None:
@@ -86,6 +86,7 @@ def forest(checks: list[Check], file: Path) -> Path | None:
             }
         )
     if not values:
+        file.unlink(missing_ok=True)  # an earlier report's picture would be of other changes
         return None
     colour = {
         "field": "gate",

@@ -71,7 +71,11 @@ def run(params: Params, base: str) -> Path:
             images = {}
             evidence.notes.append(f"Plots could not be rendered: {error}")
         now.detail = f"{len(images)} rendered"
-        deltas = plots.forest(checks, PR_REPORTS / DELTAS_PICTURE)
+        try:
+            deltas = plots.forest(checks, PR_REPORTS / DELTAS_PICTURE)
+        except (CauceError, ValueError) as error:  # vl-convert's refusals are ValueErrors
+            deltas = None
+            evidence.notes.append(f"The picture of the changes could not be rendered: {error}")
     with phase("report", "model file, training time and latency"):
         model = validation_and_model(evidence)
     report = build(evidence, checks, images, params, model, sweep_section(), deltas)
@@ -178,19 +182,23 @@ def metrics_table(evidence: Evidence, label: str = "this PR", with_base: bool = 
         align += ["---:", ":---"]
     rows = [row(*header), row(*align)]
 
-    def add(name: str, label: str, new: Any, old: Any, theirs: Any, key: str = "") -> None:
+    def versus(name: str, old: Any, new: Any, against: str, key: str) -> str:
+        """The change against one comparison, by its interval where it was paired."""
+        deltas = evidence.deltas.get(against)
+        interval = None if deltas is None else deltas.get(key)
+        if deltas is not None and interval is None and None not in (old, new):
+            return f"{signed(new - old)} (too few rows of one class to judge)"
+        return change(name, old, new, interval)
+
+    def add(name: str, label: str, new: Any, old: Any, theirs: Any, key: str) -> None:
         cells = [f"{label} {'↑' if METRICS[name].higher_is_better else '↓'}"]
-        versus = evidence.deltas.get(BASE, {}).get(key)
         cells += (
-            [number(old), f"**{number(new)}**", change(name, old, new, versus)]
+            [number(old), f"**{number(new)}**", versus(name, old, new, BASE, key)]
             if with_base
             else [f"**{number(new)}**"]
         )
         if champion is not None:
-            cells += [
-                number(theirs),
-                change(name, theirs, new, evidence.deltas.get(PRODUCTION, {}).get(key)),
-            ]
+            cells += [number(theirs), versus(name, theirs, new, PRODUCTION, key)]
         rows.append(row(*cells))
 
     for name, metric in METRICS.items():
@@ -312,14 +320,15 @@ def groups_section(
                     old,
                     new,
                     allowed,
-                    interval,
+                    evidence.deltas.get(BASE),
                 ).passed
             )
             cells = [number(old), number(new), change(metric, old, new, interval)]
-            if evidence.deltas and not gated and old is not None and new is not None:
+            if BASE in evidence.deltas and interval is None and None not in (old, new):
                 # Where every other change is read against its interval, a point marked
                 # green or red would read as a verdict on a handful of rows.
-                cells[2] = f"{signed(new - old)} (too few rows to judge)"
+                why = "too few rows of one class" if gated else "too few rows"
+                cells[2] = f"{signed(new - old)} ({why} to judge)"
             rows.append(
                 row(f"{group}{' ⚠️' if worse else ''}", f"{entry['rows']:,}", *cells)
                 if with_base
@@ -330,15 +339,20 @@ def groups_section(
 
 
 def family_note(evidence: Evidence, prefix: str, what: str) -> str:
-    """How a family of intervals (the groups', the classes') is covered together, as
-    gate.subsets made them: "" when it has fewer than two."""
-    size = len([key for key in evidence.deltas.get(BASE, {}) if key.startswith(prefix)])
-    if size < 2 or evidence.confidence is None:
+    """How a family of intervals (the groups', the classes') is covered together, from the
+    level gate.subsets gave each of them: "" when there is no family of two or more."""
+    levels = [
+        interval.level
+        for found in evidence.deltas.values()
+        for key, interval in found.items()
+        if key.startswith(prefix)
+    ]
+    if not levels or evidence.confidence is None or levels[0] <= evidence.confidence:
         return ""
-    each = 1 - (1 - evidence.confidence) / size
+    size = round((1 - evidence.confidence) / (1 - levels[0]))
     return (
         f" The {size} {what} hold {evidence.confidence:.0%} together (each at "
-        f"{each:.1%}, Bonferroni), so that one of many does not read worse by chance."
+        f"{levels[0]:.1%}, Bonferroni), so that one of many does not read worse by chance."
     )
 
 
