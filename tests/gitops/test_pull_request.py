@@ -168,7 +168,7 @@ def test_a_neutral_retraining_reads_within_noise_on_every_gated_metric(clone, pa
         ),
         (
             "data.positive_label=0",
-            "its model predicts 'employed' (binary, [0, 1]), this PR's 'employed' "
+            "its model predicts 'employed' (binary, [0, 1]), this checkout's 'employed' "
             "(binary, [1, 0]).",
         ),
     ],
@@ -214,6 +214,25 @@ def test_the_production_model_is_the_champion(clone):
     assert re.search(
         WORSE_BEYOND_NOISE.format("average_precision", "production model@v0\\.1\\.0"), gate.stdout
     )
+
+
+def test_a_new_split_still_meets_production_on_its_rows_with_a_warning(clone):
+    """With model@v0.1.0 in prod (the test before): a PR that splits the data otherwise is
+    compared with production on its own test rows, as a release compares them, and the
+    report warns that some of them may be in production's training data."""
+    branch(clone, "another-split-with-a-champion")
+    clone.run("dvc", "exp", "run", "-S", "data.seed=7")
+    commit_all(clone, "another split")
+    clone.run("cauce", "report", "--base", "main")
+    text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
+    assert (
+        "> The production model model@v0.1.0 was trained on another split of the data than "
+        "this one's: some of these test rows may be in its training data, which would "
+        "flatter it against this model."
+    ) in text
+    assert "> The changes against main are point estimates, without intervals: its test " in text
+    roc_row = next(line for line in text.splitlines() if line.startswith("| ROC AUC"))
+    assert roc_row.endswith((") within noise |", ") worse |", ") better |"))  # vs production
 
 
 def test_an_unknown_base_is_named(clone):

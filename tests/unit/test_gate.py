@@ -217,7 +217,8 @@ def test_a_passing_verdict_names_what_it_let_through():
 
     base = {"roc_auc": 0.907, "accuracy": 0.83, "log_loss": 0.37}
     metrics = {"roc_auc": 0.90, "accuracy": 0.826, "log_loss": 0.37}
-    quiet = paired({"roc_auc": Interval(0.0, -0.002, 0.002, 0.95)}, metrics=GOOD, base=GOOD)
+    noise = Interval(0.0, -0.002, 0.002, 0.95)
+    quiet = paired(dict.fromkeys(GOOD, noise), metrics=GOOD, base=GOOD)
     assert verdict(decide(POLICY, quiet)) == (
         "Gate passed: all 6 checks hold; no gated change is worse beyond noise."
     )
@@ -320,4 +321,25 @@ def test_a_paired_change_without_an_interval_is_not_judged_on_its_point():
     assert check.message == (
         "roc_auc for SEX=1 vs main not judged: its change is undefined in too many resamples "
         "(too few rows of one class)"
+    )
+
+
+def test_a_fetch_error_names_no_temporary_path_and_keeps_its_type():
+    from cauce.ops.gate import TEMPORARY, _fetch_folder
+    from cauce.tools import ToolError
+
+    with pytest.raises(ToolError) as raised, _fetch_folder() as folder:
+        raise ToolError(f"dvc get failed: {folder}/models is missing")
+    assert str(raised.value) == f"dvc get failed: {TEMPORARY}/models is missing"
+    with pytest.raises(FileNotFoundError) as missing, _fetch_folder() as folder:
+        (folder / "model" / "model.json").read_text()
+    assert str(missing.value).endswith(f"'{TEMPORARY}/model/model.json'")
+
+
+def test_a_passing_verdict_names_a_check_it_could_not_judge():
+    mine, base = {"SEX": {"1": group(400, 0.80)}}, {"SEX": {"1": group(400, 0.90)}}
+    found = paired({}, groups=mine, base_groups=base)
+    assert verdict(decide(POLICY, found)) == (
+        "Gate passed: all 4 checks hold; not judged (too few rows of one class): "
+        "roc_auc SEX=1 vs main."
     )

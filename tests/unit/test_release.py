@@ -106,3 +106,25 @@ def test_a_held_back_version_names_the_first_failure_as_the_report_orders_them(p
     decision = release.judge(params, "v0.2.0", "model@v0.1.0")
     assert not decision.promote
     assert decision.reason == "v0.2.0 stays in staging: accuracy 0.7000 is below the floor 0.78"
+
+
+def test_a_version_that_cannot_be_compared_with_production_stays_in_staging(params, monkeypatch):
+    """Another target (a flipped positive label, say): production's scores would not mean
+    what the new model's mean, so the release does not decide on them."""
+    from cauce.ops.gate import UnpairedError
+
+    mine = {"roc_auc": 0.90, "average_precision": 0.88, "accuracy": 0.83, "log_loss": 0.37}
+    files = {"reports/evaluate/metrics.json": mine, "reports/evaluate/groups.json": {}}
+    monkeypatch.setattr(release.revisions, "read_json", lambda path, *_: files[str(path)])
+
+    def unpaired(*_):
+        raise UnpairedError("its model predicts 'employed' (binary, [0, 1]), this checkout's …")
+
+    monkeypatch.setattr(release, "against_production", unpaired)
+    decision = release.judge(params, "v0.2.0", "model@v0.1.0")
+    assert not decision.promote
+    assert decision.reason == (
+        "v0.2.0 stays in staging: model@v0.1.0 cannot be compared with it (its model predicts "
+        "'employed' (binary, [0, 1]), this checkout's …); review both, then promote by hand "
+        "(gto assign model --version v0.2.0 --stage prod)"
+    )

@@ -10,6 +10,7 @@ worse than its allowance and its interval does not reach zero (`regression`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cauce import CauceError
+from cauce import CauceError, tools
 from cauce.artifact import Target
 from cauce.config import GateParams, Params
 from cauce.files import write_json
@@ -30,6 +31,7 @@ from cauce.layout import (
     EVALUATE_METRICS,
     GATE_VERDICT,
     GROUP_METRICS,
+    LOCK,
     MODEL_CARD,
     MODEL_DIR,
     MODEL_FILE,
@@ -83,6 +85,7 @@ class Check:
     passed: bool
     message: str
     interval: Interval | None = None  # a regression's delta with its interval, when paired
+    judged: bool = True  # False: paired, but its change has no interval to judge it by
 
 
 def gather(base: str, params: Params, champion: bool = True, command: str = "gate") -> Evidence:
@@ -137,6 +140,7 @@ def _gather(base: str, params: Params, champion: bool) -> Evidence:
             else:
                 measured = rows.measure(others[PRODUCTION], params)
                 evidence.champion_metrics, evidence.champion_groups = measured
+                evidence.notes += filter(None, [split_apart(version)])
     add_intervals(evidence, params, rows, others)
     return evidence
 
@@ -171,33 +175,61 @@ class ScoredRows:
         return measure(self.frame, scores.values, target, params)
 
 
+class UnpairedError(CauceError):
+    """Another model's scores cannot be paired with this checkout's: they would not be
+    measured on rows it never trained on, or would not mean the same thing."""
+
+
+TEMPORARY = "<temporary folder>"
+
+
 @contextmanager
 def _fetch_folder() -> Iterator[Path]:
-    """A temporary folder to fetch a model into. An error that names it names
-    "<temporary folder>" instead, so a note that carries one reads the same on every run."""
+    """A temporary folder to fetch a model into. An error that names it names TEMPORARY
+    instead (same type, same exit code), so a note that carries one reads the same on
+    every run."""
     with tempfile.TemporaryDirectory() as folder:
         try:
             yield Path(folder)
-        except CauceError as error:
-            raise CauceError(str(error).replace(folder, "<temporary folder>")) from error
+        except OSError as error:
+            for name in ("filename", "filename2"):
+                if isinstance(getattr(error, name), str):
+                    setattr(error, name, getattr(error, name).replace(folder, TEMPORARY))
+            raise
+        except (CauceError, ValueError) as error:
+            error.args = (str(error).replace(folder, TEMPORARY),)
+            raise
 
 
 def _scores(model_dir: Path, rows: ScoredRows) -> tuple[Scores, str | None]:
-    """The scores of the model in `model_dir` for this PR's test rows, and its file's hash;
-    a CauceError when it predicts another target than this PR's model (a task, a class or
-    a label order changed): its scores would not mean what this PR's mean."""
+    """The scores of the model in `model_dir` for this checkout's test rows, and its file's
+    hash; an UnpairedError when it predicts another target than this checkout's model (a
+    column, task, class or label order changed: its scores would not mean the same), or
+    has no threshold to label them by (an older model.json)."""
     from cauce.artifact import ModelInfo
     from cauce.model import load_model, score
 
     info = ModelInfo.read(model_dir / MODEL_CARD.name)
     theirs, mine = info.target, rows.target
     if (theirs.column, theirs.task, theirs.classes) != (mine.column, mine.task, mine.classes):
-        raise CauceError(
+        raise UnpairedError(
             f"its model predicts {theirs.column!r} ({theirs.task}, {theirs.classes}), this "
-            f"PR's {mine.column!r} ({mine.task}, {mine.classes})"
+            f"checkout's {mine.column!r} ({mine.task}, {mine.classes})"
         )
+    if theirs.task == "binary" and theirs.threshold is None:
+        raise UnpairedError(f"its {MODEL_CARD.name} records no decision threshold")
     prediction = score(load_model(model_dir / MODEL_FILE.name), rows.frame)
     return Scores(prediction, theirs.threshold), info.model_sha256
+
+
+def _recorded(commit: str | None, stage: str, path: Path) -> Any:
+    """The md5 dvc.lock at `commit` records for `stage`'s output `path` (None: none)."""
+    return lock.lock_entries(commit).get((stage, "output", path.as_posix()))
+
+
+def _test_split_md5() -> str:
+    """The md5 of this checkout's test split as it is on disk (DVC's md5 of a file)."""
+    return hashlib.md5(TEST_SPLIT.read_bytes(), usedforsecurity=False).hexdigest()
 
 
 def scores_of_version(version_ref: str, rows: ScoredRows) -> Scores:
@@ -207,24 +239,40 @@ def scores_of_version(version_ref: str, rows: ScoredRows) -> Scores:
         return _scores(fetched, rows)[0]
 
 
+def split_apart(version_ref: str) -> str | None:
+    """A note when the `version_ref`'s commit split its data otherwise than this checkout
+    (new data, another test_size or seed): the production model is still scored on this
+    checkout's test rows, as the release compares champion and challenger on the same
+    rows, but some of them may be in its training data, which would flatter it."""
+    tag = f"{registry.MODEL}@{registry.version_of(version_ref)}"
+    commit = tools.run("git", "rev-list", "-n", "1", tag).stdout.strip()
+    if _recorded(commit, "prepare", TEST_SPLIT) == _test_split_md5():
+        return None
+    return (
+        f"The production model {version_ref} was trained on another split of the data than "
+        "this one's: some of these test rows may be in its training data, which would "
+        "flatter it against this model."
+    )
+
+
 def scores_at(commit: str, rows: ScoredRows) -> tuple[Scores, str | None]:
     """The scores of the model `commit`'s dvc.lock records for this checkout's test rows
-    (this PR's own where the model is the same: a PR that did not retrain), and the model
-    file's hash. A CauceError when they cannot be paired with this PR's: the test split
-    differs (the base's model may have trained on some of these rows), or the target."""
+    (this checkout's own where dvc.lock records the same model: a PR that did not
+    retrain), and the model file's hash. An UnpairedError when they cannot be paired:
+    `commit`'s test split is not the one on disk here (its model may have trained on
+    some of these rows), or its target is another."""
     from cauce.artifact import ModelInfo
 
-    def recorded(at: str | None, stage: str, path: Path) -> Any:
-        return lock.lock_entries(at).get((stage, "output", path.as_posix()))
-
-    if recorded(commit, "prepare", TEST_SPLIT) != recorded(
-        revisions.WORKSPACE, "prepare", TEST_SPLIT
-    ):
-        raise CauceError(
+    split = _recorded(commit, "prepare", TEST_SPLIT)
+    if split is None:
+        raise UnpairedError(f"its {LOCK} records no test split")
+    if split != _test_split_md5():
+        raise UnpairedError(
             "its test split is not this PR's (the data or the split changed), and its model "
             "may have trained on some of these rows"
         )
-    if recorded(commit, "train", MODEL_DIR) == recorded(revisions.WORKSPACE, "train", MODEL_DIR):
+    model = _recorded(commit, "train", MODEL_DIR)
+    if model is not None and model == _recorded(revisions.WORKSPACE, "train", MODEL_DIR):
         return rows.scores, ModelInfo.read(MODEL_CARD).model_sha256
     with _fetch_folder() as folder:
         into = folder / MODEL_DIR.name
@@ -240,6 +288,7 @@ def against_production(evidence: Evidence, params: Params, version: str) -> None
     scores = scores_of_version(version, rows)
     evidence.champion = version
     evidence.champion_metrics, evidence.champion_groups = rows.measure(scores, params)
+    evidence.notes += filter(None, [split_apart(version)])
     add_intervals(evidence, params, rows, {PRODUCTION: scores})
 
 
@@ -369,6 +418,7 @@ def regression(
                 True,
                 f"{said} vs {against} not judged: its change is undefined in too many "
                 "resamples (too few rows of one class)",
+                judged=False,
             )
         return Check(
             rule,
@@ -495,10 +545,11 @@ def verdict(checks: list[Check]) -> str:
 
 def let_through(checks: list[Check]) -> str:
     """What a passing gate let through that a reviewer should still see: changes worse
-    beyond noise but within their allowance, and drops past their allowance that the
-    interval cannot tell from noise ("" when no check was paired)."""
+    beyond noise but within their allowance, drops past their allowance that the interval
+    cannot tell from noise, and changes it could not judge ("" when nothing was paired)."""
     paired = [(c, c.interval) for c in checks if c.interval is not None]
-    if not paired:
+    unjudged = [f"{c.metric} vs {c.rule.split(' vs ', 1)[1]}" for c in checks if not c.judged]
+    if not paired and not unjudged:
         return ""
     worse, unclear = [], []
     for check, interval in paired:
@@ -512,6 +563,7 @@ def let_through(checks: list[Check]) -> str:
         for what, found in (
             ("worse beyond noise, within the allowance", worse),
             ("past the allowance, within noise", unclear),
+            ("not judged (too few rows of one class)", unjudged),
         )
         if found
     ]

@@ -33,8 +33,8 @@ from cauce.layout import (
     RELEASE_REPORTS,
 )
 from cauce.ops import lock, registry, revisions
-from cauce.ops.gate import Evidence, against_production, decide, failures
-from cauce.ops.registry import PRODUCTION, STAGING, Level, Version, bump
+from cauce.ops.gate import Evidence, UnpairedError, against_production, decide, failures
+from cauce.ops.registry import MODEL, PRODUCTION, STAGING, Level, Version, bump
 from cauce.ops.report import metrics_table
 
 log = logging.getLogger("cauce")
@@ -161,7 +161,16 @@ def judge(params: Params, version: str, production: str | None) -> Decision:
     )
     if production is None:
         return Decision(True, f"{version} is the first version: promoted to {PRODUCTION}", evidence)
-    against_production(evidence, params, production)
+    try:
+        against_production(evidence, params, production)
+    except UnpairedError as error:
+        return Decision(
+            False,
+            f"{version} stays in {STAGING}: {production} cannot be compared with it ({error}); "
+            f"review both, then promote by hand (gto assign {MODEL} --version {version} "
+            f"--stage {PRODUCTION})",
+            evidence,
+        )
     checks = decide(params.gate, evidence)
     failed = failures(checks)  # broken bounds first, as the PR report lists them
     if failed:
