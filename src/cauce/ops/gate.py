@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cauce import CauceError, tools
+from cauce import CauceError
 from cauce.artifact import Target
 from cauce.config import GateParams, Params
 from cauce.files import write_json
@@ -87,6 +87,16 @@ class Check:
     interval: Interval | None = None  # a regression's delta with its interval, when paired
     judged: bool = True  # False: paired, but its change has no interval to judge it by
 
+    @property
+    def measured(self) -> str:
+        """The metric itself: `roc_auc` of a group's check `roc_auc SEX=1` too."""
+        return self.metric.partition(" ")[0]
+
+    @property
+    def against(self) -> str:
+        """What a regression compares with (`main`, `production model@v0.1.0`); "" else."""
+        return self.rule.partition(" vs ")[2]
+
 
 def gather(base: str, params: Params, champion: bool = True, command: str = "gate") -> Evidence:
     """This PR's metrics, the base revision's, and the champion's on this PR's test set,
@@ -131,16 +141,12 @@ def _gather(base: str, params: Params, champion: bool) -> Evidence:
         if version is not None:
             evidence.champion = version
             try:
-                others[PRODUCTION] = scores_of_version(version, rows)
+                others[PRODUCTION] = _score_production(evidence, params, rows, version)
             except (CauceError, OSError, ValueError) as error:
                 evidence.notes.append(
                     f"The production model {version} could not be scored on this PR's test "
                     f"rows: {error}."
                 )
-            else:
-                measured = rows.measure(others[PRODUCTION], params)
-                evidence.champion_metrics, evidence.champion_groups = measured
-                evidence.notes += filter(None, [split_apart(version)])
     add_intervals(evidence, params, rows, others)
     return evidence
 
@@ -244,8 +250,7 @@ def split_apart(version_ref: str) -> str | None:
     (new data, another test_size or seed): the production model is still scored on this
     checkout's test rows, as the release compares champion and challenger on the same
     rows, but some of them may be in its training data, which would flatter it."""
-    tag = f"{registry.MODEL}@{registry.version_of(version_ref)}"
-    commit = tools.run("git", "rev-list", "-n", "1", tag).stdout.strip()
+    commit = registry.commit_of(registry.version_of(version_ref))
     if _recorded(commit, "prepare", TEST_SPLIT) == _test_split_md5():
         return None
     return (
@@ -281,14 +286,21 @@ def scores_at(commit: str, rows: ScoredRows) -> tuple[Scores, str | None]:
         return _scores(into, rows)
 
 
-def against_production(evidence: Evidence, params: Params, version: str) -> None:
-    """Score the production `version` on this checkout's test rows into `evidence`: its
-    metrics, its group metrics and the paired intervals of this model against it."""
-    rows = ScoredRows.read()
+def _score_production(evidence: Evidence, params: Params, rows: ScoredRows, version: str) -> Scores:
+    """The production `version`'s scores for this checkout's test rows; its metrics and
+    group metrics, and a note when it was trained on another split, go into `evidence`."""
     scores = scores_of_version(version, rows)
     evidence.champion = version
     evidence.champion_metrics, evidence.champion_groups = rows.measure(scores, params)
     evidence.notes += filter(None, [split_apart(version)])
+    return scores
+
+
+def against_production(evidence: Evidence, params: Params, version: str) -> None:
+    """Score the production `version` on this checkout's test rows into `evidence`: its
+    metrics, its group metrics and the paired intervals of this model against it."""
+    rows = ScoredRows.read()
+    scores = _score_production(evidence, params, rows, version)
     add_intervals(evidence, params, rows, {PRODUCTION: scores})
 
 
@@ -548,13 +560,13 @@ def let_through(checks: list[Check]) -> str:
     beyond noise but within their allowance, drops past their allowance that the interval
     cannot tell from noise, and changes it could not judge ("" when nothing was paired)."""
     paired = [(c, c.interval) for c in checks if c.interval is not None]
-    unjudged = [f"{c.metric} vs {c.rule.split(' vs ', 1)[1]}" for c in checks if not c.judged]
+    unjudged = [f"{c.metric} vs {c.against}" for c in checks if not c.judged]
     if not paired and not unjudged:
         return ""
     worse, unclear = [], []
     for check, interval in paired:
-        said = f"{check.metric} {shown(interval)} vs {check.rule.split(' vs ', 1)[1]}"
-        if reading(check.metric.split(" ", 1)[0], interval) == "worse":
+        said = f"{check.metric} {shown(interval)} vs {check.against}"
+        if reading(check.measured, interval) == "worse":
             worse.append(said)
         elif not within(check.value or 0.0, check.limit or 0.0):
             unclear.append(said)

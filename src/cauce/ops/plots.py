@@ -73,11 +73,10 @@ def forest(checks: list[Check], file: Path) -> Path | None:
         metric, _, group = check.metric.partition(" ")
         turn = 1 if METRICS[metric].higher_is_better else -1
         ends = sorted(turn * end for end in (check.interval.low, check.interval.high))
-        against = check.rule.split(" vs ", 1)[1]
         values.append(
             {
                 "panel": METRICS[metric].label + (" per group" if group else ""),
-                "check": f"{group} vs {against}" if group else f"vs {against}",
+                "check": f"{group} vs {check.against}" if group else f"vs {check.against}",
                 "change": turn * check.interval.delta,
                 "low": ends[0],
                 "high": ends[1],

@@ -136,13 +136,17 @@ def push_tags(tags: list[str], remote: str = "origin") -> bool:
     )
 
 
+def commit_of(version: str) -> str:
+    """The commit that version `version` (e.g. `v0.2.0`) of the model was registered at."""
+    return tools.run("git", "rev-list", "-n", "1", f"{MODEL}@{version}").stdout.strip()
+
+
 def fetch(version: str, into: Path) -> Path:
     """The model directory registered as `version` (v1.2.0), in `into`.
 
     From the DVC cache or remote; when neither has it (a fork with no remote, a fresh
     runner), it is rebuilt from the version's commit and verified against its dvc.lock.
     """
-    commit = tools.run("git", "rev-list", "-n", "1", f"{MODEL}@{version}").stdout.strip()
     get = ("dvc", "artifacts", "get", ".", MODEL, "--rev", version, "-o", str(into), "--force")
-    lock.get_or_rebuild(get, commit, f"{MODEL}@{version}")
+    lock.get_or_rebuild(get, commit_of(version), f"{MODEL}@{version}")
     return into

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -145,11 +146,19 @@ def number(value: Any) -> str:
 
 
 def change(
-    metric: str, old: float | None, new: float | None, interval: Interval | None = None
+    metric: str,
+    old: float | None,
+    new: float | None,
+    deltas: Mapping[str, Interval] | None = None,
+    key: str = "",
+    unjudged: str = "too few rows of one class",
 ) -> str:
-    """The change, marked by what it means whatever its sign: with its interval, 🟢 better
-    and 🔴 worse when the interval says so, ⚪ within noise when it holds zero; without
-    one (no paired predictions), the point's direction."""
+    """The change, marked by what it means whatever its sign. Where the comparison was
+    paired (`deltas`), by the interval of `key`: 🟢 better and 🔴 worse when it says so,
+    ⚪ within noise when it holds zero, and no colour at all where there is no interval
+    (`unjudged` says why: a point marked green or red would read as a verdict). Without
+    pairing, the point's direction."""
+    interval = None if deltas is None else deltas.get(key)
     if interval is not None and interval.low == interval.high == 0:
         return "⚪ 0.0000 unchanged"  # the same predictions, on every resample
     if interval is not None:
@@ -157,6 +166,8 @@ def change(
         return f"{MARKS[said]} {shown(interval)} {said}"
     if old is None or new is None:
         return NONE
+    if deltas is not None:
+        return f"{signed(new - old)} ({unjudged} to judge)"
     delta = round(new, 4) - round(old, 4)  # the difference of the numbers shown
     if abs(delta) < UNCHANGED:
         return "⚪ 0.0000"
@@ -182,23 +193,22 @@ def metrics_table(evidence: Evidence, label: str = "this PR", with_base: bool = 
         align += ["---:", ":---"]
     rows = [row(*header), row(*align)]
 
-    def versus(name: str, old: Any, new: Any, against: str, key: str) -> str:
-        """The change against one comparison, by its interval where it was paired."""
-        deltas = evidence.deltas.get(against)
-        interval = None if deltas is None else deltas.get(key)
-        if deltas is not None and interval is None and None not in (old, new):
-            return f"{signed(new - old)} (too few rows of one class to judge)"
-        return change(name, old, new, interval)
-
     def add(name: str, label: str, new: Any, old: Any, theirs: Any, key: str) -> None:
         cells = [f"{label} {'↑' if METRICS[name].higher_is_better else '↓'}"]
         cells += (
-            [number(old), f"**{number(new)}**", versus(name, old, new, BASE, key)]
+            [
+                number(old),
+                f"**{number(new)}**",
+                change(name, old, new, evidence.deltas.get(BASE), key),
+            ]
             if with_base
             else [f"**{number(new)}**"]
         )
         if champion is not None:
-            cells += [number(theirs), versus(name, theirs, new, PRODUCTION, key)]
+            cells += [
+                number(theirs),
+                change(name, theirs, new, evidence.deltas.get(PRODUCTION), key),
+            ]
         rows.append(row(*cells))
 
     for name, metric in METRICS.items():
@@ -300,7 +310,7 @@ def groups_section(
             f"by more than {allowed}; groups under {min_rows:,} rows are shown, not gated."
         )
     parts = [intro + family_note(evidence, f"{metric} ", "groups' intervals")]
-    deltas = evidence.deltas.get(BASE, {})
+    deltas = evidence.deltas.get(BASE)
     for column, groups in evidence.groups.items():
         base_groups = (evidence.base_groups or {}).get(column, {})
         header = [column, "rows", f"`{evidence.base}`", label, "change"]
@@ -309,26 +319,14 @@ def groups_section(
             rows = [row(column, "rows", label), row("---", "---:", "---:")]
         for group, entry in groups.items():
             old, new = base_groups.get(group, {}).get(metric), entry.get(metric)
-            interval = deltas.get(f"{metric} {column}={group}")
+            key = f"{metric} {column}={group}"
             gated = old is not None and new is not None and entry["rows"] >= min_rows
             worse = (
                 gated
-                and not regression(
-                    metric,
-                    f"{metric} {column}={group}",
-                    evidence.base,
-                    old,
-                    new,
-                    allowed,
-                    evidence.deltas.get(BASE),
-                ).passed
+                and not regression(metric, key, evidence.base, old, new, allowed, deltas).passed
             )
-            cells = [number(old), number(new), change(metric, old, new, interval)]
-            if BASE in evidence.deltas and interval is None and None not in (old, new):
-                # Where every other change is read against its interval, a point marked
-                # green or red would read as a verdict on a handful of rows.
-                why = "too few rows of one class" if gated else "too few rows"
-                cells[2] = f"{signed(new - old)} ({why} to judge)"
+            why = "too few rows of one class" if gated else "too few rows"
+            cells = [number(old), number(new), change(metric, old, new, deltas, key, why)]
             rows.append(
                 row(f"{group}{' ⚠️' if worse else ''}", f"{entry['rows']:,}", *cells)
                 if with_base
