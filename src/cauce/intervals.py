@@ -4,8 +4,9 @@ Two models scored on the same test rows are compared on the same resamples of th
 so the noise both share (which rows happen to be in the test split) cancels, and what is
 left is the interval of the delta itself. A bootstrap resample is a vector of row counts
 (how often each row was drawn), so every metric is computed as a *weighted* metric over
-a block of resamples at once, with numpy and no per-resample Python loop. Sums are plain
-numpy reductions, not BLAS products, so the figures do not depend on the thread count.
+a block of resamples at once, with numpy and no per-resample Python loop. The figures do
+not depend on the thread count: sums of fractions are plain numpy reductions, and only
+counts of rows (whole numbers, exact in any order) are summed by BLAS products.
 
 Why the bootstrap and not DeLong's interval for ROC AUC: one method serves every metric of
 every task (average precision, log loss, F1, RMSE, …) and every group, so the report's
@@ -15,7 +16,7 @@ to the fourth decimal (tests/unit/test_intervals.py compares them).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,37 +74,63 @@ def weighted(
     threshold: float | None,
 ) -> np.ndarray:
     """Metric `name` on each resample (a row of `counts`): NaN where it is undefined."""
-    metric = METRICS[name]
+    return weighted_metrics((name,), task, counts, y_true, prediction, threshold)[name]
+
+
+def weighted_metrics(
+    names: Iterable[str],
+    task: Task,
+    counts: np.ndarray,
+    y_true: np.ndarray,
+    prediction: np.ndarray,
+    threshold: float | None,
+) -> dict[str, np.ndarray]:
+    """Each metric of `names` on each resample (NaN where it is undefined). ROC AUC and
+    average precision share one pass over the rows in the order of their scores."""
+    found: dict[str, np.ndarray] = {}
+    ranked: tuple[np.ndarray, np.ndarray] | None = None
     total = counts.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if metric.scores == "label":
-            return _label_metric(name, counts, y_true, predicted_codes(task, prediction, threshold))
-        if name == "roc_auc":
-            return _roc_auc(counts, y_true, prediction)
-        if name == "average_precision":
-            return _average_precision(counts, y_true, prediction)
-        if name == "log_loss":
-            chance = (
-                prediction
-                if task == "multiclass"
-                else np.column_stack([1 - prediction, prediction])
-            )
-            eps = np.finfo(np.float64).eps
-            loss = -np.log(np.clip(chance[np.arange(len(y_true)), y_true], eps, 1 - eps))
-            return _mean(counts, loss, total)
-        if name == "brier":
-            return _mean(counts, (prediction - y_true) ** 2, total)
-        error = prediction - y_true
-        if name == "rmse":
-            return np.sqrt(_mean(counts, error**2, total))
-        if name == "mae":
-            return _mean(counts, np.abs(error), total)
-        if name == "r2":
-            # Two passes (the spread around each resample's own mean): E[y²] − E[y]² loses
-            # every digit when the target's mean is large against its spread.
-            mean = _mean(counts, y_true, total)
-            spread = (counts * (y_true - mean[:, None]) ** 2).sum(axis=1) / total
-            return 1 - _mean(counts, error**2, total) / np.where(spread > 0, spread, np.nan)
+        for name in names:
+            if METRICS[name].scores == "label":
+                predicted = predicted_codes(task, prediction, threshold)
+                found[name] = _label_metric(name, counts, y_true, predicted)
+            elif name in ("roc_auc", "average_precision"):
+                ranked = ranked or _tied_groups(counts, y_true, prediction)
+                found[name] = (_roc_auc if name == "roc_auc" else _average_precision)(*ranked)
+            else:
+                found[name] = _score_metric(name, task, counts, total, y_true, prediction)
+    return found
+
+
+def _score_metric(
+    name: str,
+    task: Task,
+    counts: np.ndarray,
+    total: np.ndarray,
+    y_true: np.ndarray,
+    prediction: np.ndarray,
+) -> np.ndarray:
+    if name == "log_loss":
+        chance = (
+            prediction if task == "multiclass" else np.column_stack([1 - prediction, prediction])
+        )
+        eps = np.finfo(np.float64).eps
+        loss = -np.log(np.clip(chance[np.arange(len(y_true)), y_true], eps, 1 - eps))
+        return _mean(counts, loss, total)
+    if name == "brier":
+        return _mean(counts, (prediction - y_true) ** 2, total)
+    error = prediction - y_true
+    if name == "rmse":
+        return np.sqrt(_mean(counts, error**2, total))
+    if name == "mae":
+        return _mean(counts, np.abs(error), total)
+    if name == "r2":
+        # Two passes (the spread around each resample's own mean): E[y²] − E[y]² loses
+        # every digit when the target's mean is large against its spread.
+        mean = _mean(counts, y_true, total)
+        spread = (counts * (y_true - mean[:, None]) ** 2).sum(axis=1) / total
+        return 1 - _mean(counts, error**2, total) / np.where(spread > 0, spread, np.nan)
     raise ValueError(f"no weighted form of {name}")
 
 
@@ -112,20 +139,24 @@ def _mean(counts: np.ndarray, values: np.ndarray, total: np.ndarray) -> np.ndarr
     return mean
 
 
+def _counted(counts: np.ndarray, *masks: np.ndarray) -> list[np.ndarray]:
+    """How many resampled rows each boolean mask holds, per resample (whole numbers)."""
+    summed = counts @ np.column_stack(masks).astype(np.float64)
+    return [summed[:, i] for i in range(len(masks))]
+
+
 def _label_metric(
     name: str, counts: np.ndarray, y_true: np.ndarray, predicted: np.ndarray
 ) -> np.ndarray:
     if name == "accuracy":
-        return _mean(counts, (predicted == y_true).astype(np.float64), counts.sum(axis=1))
+        right, rows = _counted(counts, predicted == y_true, np.ones(len(y_true), dtype=bool))
+        accuracy: np.ndarray = right / rows
+        return accuracy
 
-    def tally(code: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def tally(code: int) -> list[np.ndarray]:
         """Weighted true positives, false positives and false negatives of class `code`."""
         hit, said = y_true == code, predicted == code
-        return (
-            (counts * (hit & said)).sum(axis=1),
-            (counts * (~hit & said)).sum(axis=1),
-            (counts * (hit & ~said)).sum(axis=1),
-        )
+        return _counted(counts, hit & said, ~hit & said, hit & ~said)
 
     if name == "macro_f1":
         scores, present = [], []
@@ -145,32 +176,31 @@ def _label_metric(
 def _tied_groups(
     counts: np.ndarray, y_true: np.ndarray, prediction: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted positives and negatives per distinct score, lowest score first (summed by
-    bincount in row order: the same sums whatever the thread count)."""
-    _, group = np.unique(prediction, return_inverse=True)
-    size = int(group.max()) + 1
+    """Weighted positives and negatives per distinct score, lowest score first: the counts
+    taken in score order (stable, so tied rows keep their order) and summed per run of
+    equal scores, whole numbers all."""
+    order = np.argsort(prediction, kind="stable")
+    ranked = prediction[order]
+    ordered = np.take(counts, order, axis=1)  # C order, as the sums below expect
+    positives = ordered * (y_true[order] == 1)
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    if len(starts) < len(ranked):  # ties: one column per distinct score
+        positives = np.add.reduceat(positives, starts, axis=1)
+        ordered = np.add.reduceat(ordered, starts, axis=1)
+    return positives, ordered - positives
 
-    def summed(weights: np.ndarray) -> np.ndarray:
-        return np.stack([np.bincount(group, weights=w, minlength=size) for w in weights])
 
-    positives = summed(counts * (y_true == 1))
-    return positives, summed(counts) - positives
-
-
-def _roc_auc(counts: np.ndarray, y_true: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+def _roc_auc(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
     """Mann-Whitney: the weighted share of (positive, negative) pairs ranked right, ties half."""
-    positives, negatives = _tied_groups(counts, y_true, prediction)
     below = np.cumsum(negatives, axis=1) - negatives
     pairs = positives.sum(axis=1) * negatives.sum(axis=1)
     right: np.ndarray = (positives * (below + negatives / 2)).sum(axis=1)
     return np.where(pairs > 0, right / pairs, np.nan)
 
 
-def _average_precision(
-    counts: np.ndarray, y_true: np.ndarray, prediction: np.ndarray
-) -> np.ndarray:
+def _average_precision(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
     """scikit-learn's step sum: each threshold's recall gain times its precision."""
-    positives, negatives = (side[:, ::-1] for side in _tied_groups(counts, y_true, prediction))
+    positives, negatives = positives[:, ::-1], negatives[:, ::-1]  # highest score first
     found = np.cumsum(positives, axis=1)
     said = found + np.cumsum(negatives, axis=1)
     precision = np.where(said > 0, found / np.where(said > 0, said, 1), 0.0)
@@ -213,13 +243,18 @@ def paired(
         same = next((m for m, s in models.items() if s.same_as(scores)), name)
         models.setdefault(same, scores)
         scored_as[name] = same
-    on = {s.key: (slice(None) if s.rows is None else s.rows) for s in subsets}  # each subset's rows
+    # Subsets of the same rows are measured together: the ranking metrics share a sort.
+    on_rows: dict[int, tuple[np.ndarray | slice, list[Subset]]] = {}
+    for subset in subsets:  # id(None) is one key for all the subsets of every row
+        rows = slice(None) if subset.rows is None else subset.rows
+        on_rows.setdefault(id(subset.rows), (rows, []))[1].append(subset)
 
     def measured(
-        metric: str, counts: np.ndarray, rows: np.ndarray | slice
-    ) -> dict[str, np.ndarray]:
+        counts: np.ndarray, rows: np.ndarray | slice, members: list[Subset]
+    ) -> dict[str, dict[str, np.ndarray]]:
+        metrics = list(dict.fromkeys(s.metric for s in members))
         return {
-            name: weighted(metric, task, counts, y_true[rows], s.values[rows], s.threshold)
+            name: weighted_metrics(metrics, task, counts, y_true[rows], s.values[rows], s.threshold)
             for name, s in models.items()
         }
 
@@ -227,23 +262,25 @@ def paired(
         o: {s.key: [] for s in subsets} for o in others
     }
     for counts in resample_counts(len(y_true), resamples, seed):
-        for subset in subsets:
-            rows = on[subset.key]
-            values = measured(subset.metric, counts[:, rows], rows)
-            for other in others:
-                drawn[other][subset.key].append(values["new"] - values[scored_as[other]])
+        for rows, members in on_rows.values():
+            values = measured(counts[:, rows], rows, members)
+            for subset in members:
+                new_values = values["new"][subset.metric]
+                for other in others:
+                    other_values = values[scored_as[other]][subset.metric]
+                    drawn[other][subset.key].append(new_values - other_values)
     found: dict[str, dict[str, Interval]] = {other: {} for other in others}
-    for subset in subsets:
-        rows = on[subset.key]
-        point = measured(subset.metric, np.ones((1, len(y_true[rows]))), rows)
-        level = 1 - (1 - confidence) / subset.family
-        for other in others:
-            delta = point["new"][0] - point[scored_as[other]][0]
-            deltas = np.concatenate(drawn[other][subset.key])
-            defined = deltas[~np.isnan(deltas)]
-            if np.isnan(delta) or len(defined) < (1 - MAX_UNDEFINED) * resamples:
-                continue
-            tail = (1 - level) / 2 * 100
-            low, high = np.percentile(defined, [tail, 100 - tail])
-            found[other][subset.key] = Interval(float(delta), float(low), float(high), level)
+    for rows, members in on_rows.values():
+        point = measured(np.ones((1, len(y_true[rows]))), rows, members)
+        for subset in members:
+            level = 1 - (1 - confidence) / subset.family
+            for other in others:
+                delta = point["new"][subset.metric][0] - point[scored_as[other]][subset.metric][0]
+                deltas = np.concatenate(drawn[other][subset.key])
+                defined = deltas[~np.isnan(deltas)]
+                if np.isnan(delta) or len(defined) < (1 - MAX_UNDEFINED) * resamples:
+                    continue
+                tail = (1 - level) / 2 * 100
+                low, high = np.percentile(defined, [tail, 100 - tail])
+                found[other][subset.key] = Interval(float(delta), float(low), float(high), level)
     return found
