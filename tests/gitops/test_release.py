@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from cauce import ExitCode
-from tests.conftest import Workspace
+from tests.conftest import Workspace, tool_environment
 from tests.serving.conftest import free_port, running, smoke_test
 
 pytestmark = pytest.mark.slow
@@ -159,3 +159,27 @@ def test_old_versions_package_serve_and_roll_back_under_todays_params(main, tmp_
         smoke = smoke_test(main, port, "v0.1.0")
     assert smoke.returncode == 0, smoke.stderr
     assert "serving v0.1.0 (model sha256 " in smoke.stdout
+
+
+def test_assignments_made_within_one_second_each_take_the_stage(tmp_path, monkeypatch):
+    """GTO orders a stage's assignments by their tags' time, to the second: a rollback
+    made in the second of the promotion before it must still take prod, and so must each
+    of several in a row (cauce's commands, warm, take less than a second)."""
+    from cauce.ops import registry
+
+    space = Workspace(tmp_path, tool_environment(tmp_path))
+    space.run("git", "init", "-q", "-b", "main")
+    for version in ("v0.1.0", "v0.2.0"):
+        space.run("git", "commit", "-q", "--allow-empty", "-m", version)
+        space.run("gto", "register", "model", "HEAD", "--version", version)
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ):
+        monkeypatch.setenv(name, space.env[name])
+    for version in ("v0.2.0", "v0.1.0", "v0.2.0", "v0.1.0"):
+        registry.assign(version, "prod", f"to {version}")
+        assert registry.production_version() == f"model@{version}"

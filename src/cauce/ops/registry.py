@@ -8,6 +8,8 @@ Python API reads and writes the tags; its semantic versions give the next number
 from __future__ import annotations
 
 import logging
+import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -64,8 +66,12 @@ def versions() -> list[Version]:
 
 def stage_history(stage: str = PRODUCTION) -> list[str]:
     """Versions assigned to `stage`, newest assignment first."""
+    return [event["version"] for event in _assignments(stage)]
+
+
+def _assignments(stage: str) -> list[dict]:
     return [
-        event["version"]
+        event
         for event in tools.gto("history", MODEL)
         if event["event"] == "assignment" and event["stage"] == stage
     ]
@@ -89,8 +95,13 @@ def assign(version: str, stage: str, message: str) -> str:
     """Give `version` the stage; return the new tag's name (`model#prod#3`).
 
     `force`: a version that held the stage before (a rollback) gets a new tag; the
-    newest assignment is what counts.
+    newest assignment is what counts. GTO tells assignments apart by their tags' time, to
+    the second: one made in the second of the last (a rollback right after a promotion)
+    could lose to it, so it waits for the next second.
     """
+    newest = max((e["timestamp"].timestamp() for e in _assignments(stage)), default=None)
+    if newest is not None and 0 < (wait := math.floor(newest) + 1 - time.time()) <= 1:
+        time.sleep(wait)
     return tools.gto("assign", MODEL, stage, version=version, message=message, force=True).tag
 
 
