@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest
 
 from cauce.config import Params, load_params
 from cauce.params_file import in_dvc_form
+from tests import warm as warm_processes
 
 # Each pytest-xdist worker's OpenMP (scikit-learn's trees, in this process and the ones
 # it starts) on one thread: with a worker per core, two threads each would spin waiting
@@ -107,6 +108,27 @@ def params() -> Params:
 
 
 @pytest.fixture(scope="session")
+def cluster() -> Iterator[str]:
+    """A Dask cluster of two workers in a process of its own, for the worker's whole run
+    (a team's cluster, to `cauce score --engine dask --scheduler`); its scheduler's address."""
+    start = (
+        "import sys; from distributed import LocalCluster;"
+        "cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=':0');"
+        "print(cluster.scheduler_address, flush=True); sys.stdin.read(); cluster.close()"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", start], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        address = process.stdout.readline().strip()
+        assert address.startswith("tcp://"), address
+        yield address
+    finally:
+        process.stdin.close()  # the cluster closes and the process ends
+        process.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
 def source_2015() -> pd.DataFrame:
     frame = pd.read_parquet(SOURCE)
     return frame[frame["year"] == 2015].reset_index(drop=True)
@@ -177,8 +199,10 @@ def cauce(monkeypatch, capsys) -> Callable[..., Outcome]:
 def tool_environment(home: Path) -> dict[str, str]:
     """Environment for real git/dvc/cauce processes: this venv first, a throwaway identity.
     They write the bytecode of the workspace's own code, so that only the first process in
-    a workspace compiles it, whatever PYTHONDONTWRITEBYTECODE says here."""
-    return {
+    a workspace compiles it, whatever PYTHONDONTWRITEBYTECODE says here. Their cauce, dvc
+    and gto processes are forked from a warm interpreter (tests/warm.py; `cold(env)` for
+    one that must not be)."""
+    env = {
         **{name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"},
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "GIT_AUTHOR_NAME": "cauce tests",
@@ -188,6 +212,7 @@ def tool_environment(home: Path) -> dict[str, str]:
         "GIT_CONFIG_GLOBAL": str(home / "gitconfig"),
         "DVC_NO_ANALYTICS": "1",
     }
+    return warm_processes.environment(env)
 
 
 def stages_run(printed: str) -> list[str]:

@@ -1,17 +1,23 @@
 """What the tests share stays unshared where it matters: the state built once per run
 (tests/built.py) is copied, never written, whatever a test does to its copy; each copy's
-origin, DVC remote and cache are its own; and each pytest-xdist worker has its own
-temporary directories."""
+origin, DVC remote and cache are its own; each pytest-xdist worker has its own
+temporary directories; and a process forked from the warm server (tests/warm.py) does
+what the same command run cold does."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.built import built_once, changes, shared_directory
+from tests.conftest import Workspace, tool_environment
+from tests.warm import cold
 
 
 def mentions(space_root: Path, needle: str) -> list[str]:
@@ -79,3 +85,52 @@ def test_each_worker_has_its_own_temporary_directory(tmp_path_factory):
     else:
         assert base.name == f"popen-{worker}"
         assert shared_directory(tmp_path_factory) == base.parent
+
+
+@pytest.mark.slow
+def test_a_warm_pipeline_makes_the_bytes_a_cold_one_makes_and_fails_alike(baseline_clone, tmp_path):
+    """dvc and each stage forked from the warm server, or started anew: the same models
+    and reports, byte for byte; a refused command prints the same and exits the same."""
+    clone = baseline_clone(tmp_path)
+    warm = Workspace(clone.path, clone.env)
+    cool = Workspace(clone.path, cold(clone.env))
+    made = {}
+    for name, space in (("cold", cool), ("warm", warm)):
+        space.run("dvc", "repro", "--force")
+        made[name] = {folder: space.tree_digest(folder) for folder in ("models", "reports")}
+    assert made["warm"] == made["cold"]
+    cold_refusal, warm_refusal = (
+        space.run("cauce", "gate", "--base", "no-such-branch", check=False)
+        for space in (cool, warm)
+    )
+    assert (warm_refusal.returncode, warm_refusal.stdout, warm_refusal.stderr) == (
+        cold_refusal.returncode, cold_refusal.stdout, cold_refusal.stderr,
+    )  # fmt: skip
+    assert cold_refusal.returncode == 2
+
+
+@pytest.mark.slow
+def test_a_stand_in_killed_outright_takes_its_warm_process_with_it(tmp_path):
+    """SIGKILL to the stand-in a test started (it cannot pass that on): the forked dvc
+    dies too, as the real one would, leaving its stage as the real one leaves it."""
+    space = Workspace(tmp_path, tool_environment(tmp_path))
+    space.run("git", "init", "-q")
+    space.run("dvc", "init", "-q")
+    space.run("dvc", "stage", "add", "-q", "-n", "wait", "echo $$ $PPID > pids; exec sleep 60")
+    stand_in = subprocess.Popen(
+        ["dvc", "repro"], cwd=tmp_path, env=space.env, stdout=subprocess.DEVNULL
+    )
+    pids = tmp_path / "pids"
+    deadline = time.monotonic() + 60
+    while not pids.exists() or len(pids.read_text().split()) < 2:
+        assert stand_in.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    stage, dvc = map(int, pids.read_text().split())
+    assert dvc != stand_in.pid  # forked by the warm server, not the stand-in itself
+    stand_in.kill()
+    stand_in.wait()
+    while Path(f"/proc/{dvc}").exists():
+        assert time.monotonic() < deadline, "the warm dvc outlived its stand-in"
+        time.sleep(0.05)
+    os.kill(stage, signal.SIGKILL)  # orphaned, as a killed dvc leaves it

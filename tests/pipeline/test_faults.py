@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import Workspace
 from tests.serving.conftest import free_port
+from tests.warm import cold
 
 pytestmark = pytest.mark.rehearsal
 
@@ -43,7 +44,7 @@ def kill_while_writing_the_model(space: Workspace, *command: str) -> None:
     process = subprocess.Popen(
         command,
         cwd=space.path,
-        env=space.env,
+        env=cold(space.env),  # one process group with its stages: not forked elsewhere
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: dvc's stage command dies with it

@@ -4,9 +4,10 @@ served prediction, batch scores and a drift verdict in a repository of its own.
 
 Per dataset: `cauce init`, the pipeline (`dvc repro`, what `make run` runs), the PR report
 and gate, the first release, `cauce serve` and one request, `cauce score` on both engines
-(equal row for row), and `cauce monitor --batch` on the held-out test split (no drift) and
-on the data with one feature moved (drift). And data whose time column holds dates: trained
-on its earlier years, monitored on the newest, its window widened."""
+(equal row for row; Dask on the run's cluster, as a team's), and `cauce monitor --batch`
+on the held-out test split (no drift) and on the data with one feature moved (drift).
+And data whose time column holds dates: trained on its earlier years, monitored on the
+newest, its window widened."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def fork(root, dataset: Dataset) -> Workspace:
     return space
 
 
-def test_a_new_dataset_goes_from_init_to_a_served_prediction(tmp_path, dataset):
+def test_a_new_dataset_goes_from_init_to_a_served_prediction(tmp_path, dataset, cluster):
     space = fork(tmp_path, dataset)
     source = f"data/source/{dataset.name}.csv"
     init = space.run(
@@ -98,10 +99,10 @@ def test_a_new_dataset_goes_from_init_to_a_served_prediction(tmp_path, dataset):
 
     batch = space.path / "batch.parquet"
     dataset.frame.drop(columns=[dataset.target]).to_parquet(batch)
-    for engine in ("local", "dask"):
+    for engine in (("local",), ("dask", "--scheduler", cluster)):
         scored = space.run(
-            "cauce", "score", "--input", str(batch), "--output", f"scored-{engine}",
-            "--engine", engine, check=False,
+            "cauce", "score", "--input", str(batch), "--output", f"scored-{engine[0]}",
+            "--engine", *engine, check=False,
         )  # fmt: skip
         assert scored.returncode == 0, scored.stdout + scored.stderr
     local = pd.read_parquet(space.path / "scored-local").sort_values("id", ignore_index=True)

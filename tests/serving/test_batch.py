@@ -2,8 +2,10 @@
 a Dask LocalCluster of two workers, equals the in-process scores; rows that break the
 input schema are quarantined with their reasons while the rest are scored, the same way
 by both engines; memory follows the batch, not the file; a killed run leaves the previous
-output intact. The other Dask runs go to one cluster the module starts (`--scheduler`,
-as to a team's cluster) instead of starting one each."""
+output intact. The other Dask runs go to the cluster the test run starts (`--scheduler`,
+as to a team's cluster; tests/conftest.py `cluster`) instead of starting one each. The
+runs are warm processes (tests/warm.py) but those that measure the process itself: its
+memory, and a kill."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from cauce.fastpath import FastModel
 from cauce.files import file_sha256
 from cauce.model import score
 from cauce.pipeline.prepare import split
-from tests.conftest import ROOT, SOURCE, small_model
+from tests.conftest import ROOT, SOURCE, small_model, tool_environment
 
 pytestmark = pytest.mark.slow
 
@@ -51,26 +52,6 @@ def tenfold(tmp_path_factory) -> Path:
     return directory
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    """A Dask cluster of two workers in a process of its own; its scheduler's address."""
-    start = (
-        "import sys; from distributed import LocalCluster;"
-        "cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=':0');"
-        "print(cluster.scheduler_address, flush=True); sys.stdin.read(); cluster.close()"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", start], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        address = process.stdout.readline().strip()
-        assert address.startswith("tcp://"), address
-        yield address
-    finally:
-        process.stdin.close()  # the cluster closes and the process ends
-        process.wait(timeout=60)
-
-
 def engine(name: str, cluster: str) -> tuple[str, ...]:
     """The options that run `cauce score` on `name`: local, or Dask on `cluster`."""
     return (
@@ -78,9 +59,9 @@ def engine(name: str, cluster: str) -> tuple[str, ...]:
     )
 
 
-def score_command(source: Path | str, output: str, *options: str) -> list:
+def score_command(source: Path | str, output: str, *options: str, program: str = "cauce") -> list:
     return [
-        CAUCE,
+        program,
         "score",
         "--input",
         str(source),
@@ -96,7 +77,10 @@ def run_score(
     checkout: Path, source: Path | str, output: str = "out/predictions.parquet", *options: str
 ):
     command = score_command(source, output, *options)
-    return subprocess.run(command, cwd=checkout, capture_output=True, text=True, check=False)
+    env = tool_environment(checkout)
+    return subprocess.run(
+        command, cwd=checkout, env=env, capture_output=True, text=True, check=False
+    )
 
 
 def test_the_whole_source_scored_in_batches_equals_the_in_process_scores(checkout, params):
@@ -200,7 +184,8 @@ def test_memory_follows_the_batch_not_the_file(checkout, tenfold):
             "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL);"
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
         )
-        command = [sys.executable, "-c", measure, *score_command(source, "out/rss.parquet")]
+        rss = score_command(source, "out/rss.parquet", program=CAUCE)  # a process of its own
+        command = [sys.executable, "-c", measure, *rss]
         result = subprocess.run(command, cwd=checkout, capture_output=True, text=True, check=True)
         return int(result.stdout) * 1024
 
@@ -259,7 +244,9 @@ def test_a_killed_run_leaves_the_previous_output_intact(checkout, tmp_path, tenf
     assert run_score(checkout, small, "out/kept.parquet").returncode == 0
     before = (checkout / "out/kept.parquet").read_bytes()
     # 2.8 million rows: long enough to be killed while writing
-    process = subprocess.Popen(score_command(tenfold, "out/kept.parquet"), cwd=checkout)
+    process = subprocess.Popen(
+        score_command(tenfold, "out/kept.parquet", program=CAUCE), cwd=checkout
+    )
     deadline = time.monotonic() + 120
     while not list((checkout / "out").glob(".kept.parquet.*.tmp")):
         assert process.poll() is None, "finished before it could be killed"
