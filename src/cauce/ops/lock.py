@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from cauce import CauceError, UsageError, tools
 from cauce.files import write_json
 from cauce.layout import (
@@ -118,7 +116,7 @@ def compare(
 
 def _pipeline() -> dict[str, Any]:
     """dvc.yaml, as written."""
-    loaded: dict[str, Any] = yaml.safe_load(PIPELINE.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = revisions.yaml_data(PIPELINE.read_text(encoding="utf-8"))
     return loaded
 
 
@@ -352,7 +350,7 @@ def rebuild_at(commit: str, target: str = "train") -> None:
             bin_dir = worktree / ".venv/bin"
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
         ran = _repro(target, dvc=str(bin_dir / "dvc"), cwd=worktree, env=env)
-        rebuilt = entries_of(yaml.safe_load((worktree / LOCK).read_text(encoding="utf-8")))
+        rebuilt = entries_of(revisions.yaml_data((worktree / LOCK).read_text(encoding="utf-8")))
     finally:
         tools.run("git", "worktree", "remove", "--force", str(worktree), check=False)
     changed = [
