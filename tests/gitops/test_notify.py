@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from tests.conftest import ROOT, tool_environment
 from tests.receiver import TOKEN, Receiver
 from tests.serving.conftest import free_port
 
-CAUCE = Path(sys.executable).parent / "cauce"
 KEY = b"a signing key of the receiver"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
 
@@ -45,10 +43,11 @@ def workdir(tmp_path) -> Path:
 
 def notify(workdir: Path, *arguments: str, **environment: str):
     """Run `cauce notify`; the result, its stdout+stderr, and the event files it wrote."""
-    inherited = tool_environment(workdir).items()
-    env = {k: v for k, v in inherited if not k.startswith(("CAUCE_", "GITHUB_"))}
+    inherited = tool_environment(workdir).items()  # CAUCE_WARM: a warm process
+    mine = {k: v for k, v in inherited if k == "CAUCE_WARM"}
+    env = {k: v for k, v in inherited if not k.startswith(("CAUCE_", "GITHUB_"))} | mine
     env = {k: v for k, v in env.items() if not k.lower().endswith("_proxy")}
-    command = [CAUCE, "--params", "params.yaml", "notify", *arguments]
+    command = ["cauce", "--params", "params.yaml", "notify", *arguments]
     run = subprocess.run(
         command, cwd=workdir, env=env | environment, capture_output=True, text=True, timeout=60
     )

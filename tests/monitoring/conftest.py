@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -17,9 +16,7 @@ from cauce.metrics import compute_all
 from cauce.model import score
 from cauce.pipeline.prepare import split
 from cauce.profile import numeric_profile
-from tests.conftest import ROOT, small_model
-
-CAUCE = Path(sys.executable).parent / "cauce"
+from tests.conftest import ROOT, small_model, tool_environment
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +48,11 @@ def monitor(checkout: Path, batch: pd.DataFrame | str, name: str = "batch.parque
         batch.to_csv(file, index=False)
     else:
         batch.to_parquet(file)
-    command = [str(CAUCE), "monitor", "--batch", name, "--model-dir", "models"]
-    return subprocess.run(command, cwd=checkout, capture_output=True, text=True, check=False)
+    command = ["cauce", "monitor", "--batch", name, "--model-dir", "models"]
+    env = tool_environment(checkout)  # a warm process (tests/warm.py)
+    return subprocess.run(
+        command, cwd=checkout, env=env, capture_output=True, text=True, check=False
+    )
 
 
 def record(checkout: Path) -> dict:

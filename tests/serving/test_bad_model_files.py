@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from sklearn.preprocessing import FunctionTransformer
 from cauce import ExitCode
 from cauce.files import file_sha256
 from cauce.layout import CONTRACT, MODEL_CARD, MODEL_FILE, REFERENCE_PROFILE, SERVING_INFO
-from tests.conftest import ROOT, tree_digest
+from tests.conftest import ROOT, tool_environment, tree_digest
 from tests.serving.conftest import MODEL, OUTPUT, free_port
 
 CARD, SKOPS = MODEL_CARD.name, MODEL_FILE.name
@@ -140,11 +139,11 @@ SERVED = ("skops-tampered", "card-not-json", "card-without-schema", "serving-rec
 def test_serve_refuses_a_bad_model_directory_before_it_listens(scored_checkout, case):
     damage, name, words = case
     damage(scored_checkout / "model")
-    cauce = Path(sys.executable).parent / "cauce"
     port = str(free_port())
     result = subprocess.run(
-        [cauce, "serve", *MODEL, "--port", port],
+        ["cauce", "serve", *MODEL, "--port", port],
         cwd=scored_checkout,
+        env=tool_environment(scored_checkout),
         capture_output=True,
         text=True,
         timeout=60,
