@@ -7,10 +7,13 @@ API. Whatever fails raises ToolError with the command and the tool's last words.
 
 from __future__ import annotations
 
+import codecs
+import os
+import select
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from cauce import ExternalError
 
@@ -61,15 +64,35 @@ def _run(
     argv: list[str], cwd: Path | None, env: dict[str, str] | None, echo: bool
 ) -> subprocess.CompletedProcess:
     if echo:
-        with subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env
-        ) as process:
-            lines = []
-            for line in process.stdout or ():
-                sys.stderr.write(line)
-                lines.append(line)
-        return subprocess.CompletedProcess(argv, process.returncode, "".join(lines), "")
+        return _echoed(argv, cwd, env)
     return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd, env=env)
+
+
+def _echoed(
+    argv: list[str], cwd: Path | None, env: dict[str, str] | None
+) -> subprocess.CompletedProcess:
+    """Run `argv`, its output shown on stderr as it comes and kept. Read until the program
+    itself has ended, not until no process holds its output open: what it leaves running
+    keeps it open (`dvc exp run --run-all` leaves a queue worker's manager, which waits
+    for a worker that may not end; reading to the end of its output waited with it)."""
+    kept = bytearray()
+    shown = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd, env=env
+    ) as process:
+        output = cast(IO[bytes], process.stdout).fileno()
+        ended = False
+        while not ended:
+            ended = process.poll() is not None  # then read what it wrote, and stop
+            while select.select([output], [], [], 0 if ended else 0.1)[0]:
+                chunk = os.read(output, 65536)
+                if not chunk:
+                    ended = True
+                    break
+                sys.stderr.write(shown.decode(chunk))
+                kept += chunk
+        process.wait()
+    return subprocess.CompletedProcess(argv, process.returncode, kept.decode(errors="replace"), "")
 
 
 def gto(action: str, *args: Any, **kwargs: Any) -> Any:
