@@ -10,7 +10,7 @@ UV ?= .tools/bin/uv
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup run test test-required test-rehearsals tiers lint hooks outputs tags bench pr-check audit
+.PHONY: help setup run test test-required test-statistics test-rehearsals tiers lint hooks outputs tags bench pr-check audit
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,8 +42,11 @@ endef
 test: setup  ## every test: what CI, main and the nightly run
 	$(call pytest-tier,)
 
-test-required: setup  ## what every pull request waits on: every test but the rehearsals
-	$(call pytest-tier,-m "not rehearsal")
+test-required: setup  ## what every pull request waits on: the quick and end-to-end tests
+	$(call pytest-tier,-m "not rehearsal and not statistical")
+
+test-statistics: setup  ## the gate's and the monitor's error rates, on the whole embedded data
+	$(call pytest-tier,-m statistical)
 
 test-rehearsals: setup  ## the workflows under act, the image, load and fault tests
 	$(call pytest-tier,-m rehearsal)

@@ -40,26 +40,40 @@ SMALL = {
 
 
 # The tiers, by who waits for them: the quick tests on every save, the end-to-end tests
-# (slow) on every pull request too, the rehearsals of the template's own machinery on a
-# pull request only when the files they cover change (tests/tiers.py), always on main.
-TIERS = {"quick": "not slow", "end-to-end": "slow and not rehearsal", "rehearsals": "rehearsal"}
+# (slow) on every pull request too; the statistical tests and the rehearsals of the
+# template's own machinery on a pull request only when it changes what they cover
+# (tests/tiers.py), always on main and nightly.
+TIERS = {
+    "quick": "not slow",
+    "end-to-end": "slow and not rehearsal and not statistical",
+    "statistics": "statistical",
+    "rehearsals": "rehearsal",
+}
+# What each budget (docs/testing.md) counts, in tiers, and its limit on 2 cores.
+BUDGETS = {
+    "quick": (("quick",), 90, "every save"),
+    "required": (("quick", "end-to-end"), 300, "every pull request: make test-required"),
+    "whole": (tuple(TIERS), 900, "CI, main and nightly: make test"),
+}
 STARTED = pytest.StashKey[float]()
 
 
 def tier(keywords) -> str:
-    if "rehearsal" in keywords:
-        return "rehearsals"
+    for name in ("rehearsals", "statistics"):
+        if TIERS[name] in keywords:
+            return name
     return "end-to-end" if "slow" in keywords else "quick"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A rehearsal is slow too: `-m "not slow"` leaves it out. Modules with rehearsals
-    first, then those with end-to-end tests, then the quick ones, each module whole and in
-    its own order (pyproject.toml turns off xdist's reordering by test count): each worker
-    starts on a long module, and the quick tests fill in at the end instead of a long
-    module running alone."""
+    """Rehearsals and statistical tests are slow too: `-m "not slow"` leaves them out.
+    Modules with rehearsals first, then the statistical ones, then those with end-to-end
+    tests, then the quick ones, each module whole and in its own order (pyproject.toml
+    turns off xdist's reordering by test count): each worker starts on a long module, and
+    the quick tests fill in at the end instead of a long module running alone."""
     for item in items:
-        if item.get_closest_marker("rehearsal") and not item.get_closest_marker("slow"):
+        marked = item.get_closest_marker("rehearsal") or item.get_closest_marker("statistical")
+        if marked and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
     order = list(TIERS)[::-1]
     heaviest: dict[Path, int] = {}
@@ -81,8 +95,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    """The time each tier took (its tests' setup, call and teardown, summed over the
-    workers), after the slowest tests: a regression shows in the next CI log."""
+    """After the slowest tests: the time of each tier (its tests' setup, call and teardown,
+    summed over the workers), and each budget's figure as this run measured it, so that a
+    change that costs the budget shows it in the run that adds it: the run's wall time
+    for the budget whose tiers are the run's, else the time of the tiers it counts divided
+    by the workers (a little below their wall time: no start, no worker waiting)."""
     seconds: dict[str, float] = dict.fromkeys(TIERS, 0.0)
     tests: dict[str, set[str]] = {name: set() for name in TIERS}
     for reports in terminalreporter.stats.values():
@@ -100,11 +117,33 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         terminalreporter.write_line(
             f'{name:<11} {len(tests[name]):>4} tests {seconds[name]:>7.1f} s   (-m "{selection}")'
         )
+    terminalreporter.write_sep("=", f"the budgets, as this run measured them on {workers} workers")
+    ran = {name for name in TIERS if tests[name]}
+    for name, (counted, limit, who) in BUDGETS.items():
+        if not ran >= set(counted):
+            continue  # this run left out a tier the budget counts
+        if ran == set(counted):
+            figure, how = wall, "this run's wall time"
+        else:
+            figure, how = sum(seconds[t] for t in counted) / workers, f"÷ {workers} workers"
+        count = sum(len(tests[t]) for t in counted)
+        terminalreporter.write_line(
+            f"{name:<9} {count:>4} tests {figure:>4.0f} s ({how}): "
+            f"{'within' if figure < limit else 'OVER'} its {limit} s ({who})"
+        )
 
 
 @pytest.fixture(scope="session")
 def params() -> Params:
     return load_params(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def whole_data_params(params: Params) -> Params:
+    """params.yaml with every row of the data (`data.max_rows` empty): the statistical
+    tests measure their claims on all of it, whatever sample params.yaml takes for quick
+    runs (as a rehearsal's workspace does)."""
+    return params.model_copy(update={"data": params.data.model_copy(update={"max_rows": None})})
 
 
 @pytest.fixture(scope="session")

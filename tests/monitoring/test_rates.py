@@ -24,7 +24,9 @@ from cauce.pipeline.train import build_pipeline
 from cauce.profile import numeric_profile, reference_profile
 from tests.conftest import SOURCE
 
-pytestmark = pytest.mark.slow
+# 150 batches of 10,000 rows judged against a model of the whole 2015 split: a pull request
+# runs it when it changes what it measures (tests/tiers.py), main and nightly always.
+pytestmark = pytest.mark.statistical
 
 BATCHES = 50
 BATCH_ROWS = 10_000
@@ -65,8 +67,8 @@ class Monitor:
 
 
 @pytest.fixture(scope="module")
-def monitor(params) -> Monitor:
-    return Monitor(params)
+def monitor(whole_data_params) -> Monitor:
+    return Monitor(whole_data_params)
 
 
 def older(batch: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:

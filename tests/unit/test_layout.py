@@ -12,49 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.conftest import ROOT
+from tests.tiers import closure
 
 from cauce import layout
 
 SRC = ROOT / "src"
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
 STAGES = PIPELINE["stages"]
-
-
-def module_file(name: str) -> Path | None:
-    """The file of module `name` under src/, or None when it is not a cauce module."""
-    base = SRC / Path(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def imported_modules(file: Path) -> set[str]:
-    """The cauce modules `file` imports anywhere (at the top or inside functions)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            # `from cauce import tools` imports a module, not a name
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return {name for name in found if name.split(".")[0] == "cauce" and module_file(name)}
-
-
-def closure(*roots: str) -> set[str]:
-    """Every file of cauce that importing `roots` runs, packages' __init__ included."""
-    seen: set[str] = set()
-    pending = list(roots)
-    while pending:
-        name = pending.pop()
-        parts = name.split(".")
-        for depth in range(1, len(parts) + 1):
-            parent = ".".join(parts[:depth])
-            if parent not in seen:
-                seen.add(parent)
-                pending += sorted(imported_modules(module_file(parent)))
-    return {module_file(name).relative_to(ROOT).as_posix() for name in seen}
 
 
 def command_modules(stage: dict) -> set[str]:

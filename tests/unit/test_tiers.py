@@ -1,5 +1,6 @@
-"""`make tiers`: an experiment's pull request skips the rehearsals, any other runs them,
-and so does one whose change cannot be listed."""
+"""`make tiers`: an experiment's pull request skips the rehearsals, any other runs them;
+a pull request runs the statistical tests when it changes what they measure; and one
+whose change cannot be listed runs both."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 import pytest
 from tests.conftest import ROOT, tool_environment
-from tests.tiers import machinery
+from tests.tiers import STATISTICAL, machinery, measured_by, statistics
 
 
 @pytest.mark.parametrize(
@@ -33,6 +34,41 @@ from tests.tiers import machinery
 )
 def test_only_an_experiments_files_skip_the_rehearsals(files, covered):
     assert machinery(files) == covered
+
+
+GATE, MONITOR = "tests/gitops/test_gate_rates.py", "tests/monitoring/test_rates.py"
+
+
+@pytest.mark.parametrize(
+    ("files", "measured"),
+    [
+        (["params.yaml"], {GATE: ["params.yaml"], MONITOR: ["params.yaml"]}),
+        (["src/cauce/intervals.py"], {GATE: ["src/cauce/intervals.py"]}),
+        (["src/cauce/monitoring/drift.py"], {MONITOR: ["src/cauce/monitoring/drift.py"]}),
+        # pytest loads it for the monitor's rates, which do not import it
+        (["tests/monitoring/conftest.py"], {MONITOR: ["tests/monitoring/conftest.py"]}),
+        # cauce.model, which the gate imports inside the function that scores
+        (["src/cauce/model.py"], {GATE: ["src/cauce/model.py"], MONITOR: ["src/cauce/model.py"]}),
+        (["uv.lock", "docs/testing.md"], {GATE: ["uv.lock"], MONITOR: ["uv.lock"]}),
+        (
+            ["data/source/new.parquet"],
+            {GATE: ["data/source/new.parquet"], MONITOR: ["data/source/new.parquet"]},
+        ),
+        # neither measures the release, the report's pictures, the workflows or the docs
+        (["src/cauce/ops/release.py", "src/cauce/ops/plots.py", "docs/operate.md"], {}),
+        ([".github/workflows/monitor.yml", "README.md", "tests/gitops/test_release.py"], {}),
+    ],
+)
+def test_the_statistics_run_when_what_they_measure_changes(files, measured):
+    assert statistics(files) == measured
+
+
+def test_each_statistical_module_is_measured_by_its_own_code_and_is_so_marked():
+    for test in STATISTICAL:
+        covered = measured_by(test)
+        assert test in covered
+        assert "tests/conftest.py" in covered
+        assert "pytest.mark.statistical" in (ROOT / test).read_text(encoding="utf-8")
 
 
 @pytest.fixture
@@ -66,21 +102,30 @@ def test_a_params_change_prints_rehearsals_false_and_why(repository):
     commit(cwd, env, "params.yaml")
     result = tiers(cwd, env, "main")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "rehearsals=false\n"
+    assert result.stdout == "rehearsals=false\nstatistics=true\n"
     assert "rehearsals: skipped: 1 changed files, all an experiment's (params.yaml" in result.stderr
+    assert "statistics: needed: params.yaml changed (the gate's false-fail rate" in result.stderr
 
 
 def test_a_workflow_change_prints_rehearsals_true_naming_it(repository):
     cwd, env = repository
     commit(cwd, env, ".github/workflows/pr.yml")
     result = tiers(cwd, env, "main")
-    assert result.stdout == "rehearsals=true\n"
+    assert result.stdout == "rehearsals=true\nstatistics=true\n"
     assert "rehearsals: needed: .github/workflows/pr.yml changed" in result.stderr
+
+
+def test_a_change_to_the_release_prints_statistics_false_and_why(repository):
+    cwd, env = repository
+    commit(cwd, env, "src/cauce/ops/release.py")
+    result = tiers(cwd, env, "main")
+    assert result.stdout == "rehearsals=true\nstatistics=false\n"
+    assert "statistics: skipped: none of 1 changed files is measured by" in result.stderr
 
 
 def test_a_base_that_cannot_be_found_runs_the_rehearsals(repository):
     cwd, env = repository
     result = tiers(cwd, env, "origin/no-such-branch")
     assert result.returncode == 0
-    assert result.stdout == "rehearsals=true\n"
+    assert result.stdout == "rehearsals=true\nstatistics=true\n"
     assert "the change since origin/no-such-branch cannot be listed" in result.stderr

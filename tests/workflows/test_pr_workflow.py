@@ -1,9 +1,10 @@
 """pr.yml and pr-comment.yml rehearsed with act: the tiers a change needs (an experiment's
-change skips the rehearsals, a workflow's runs them), the sticky comment, the gate as the
-job's result, and the fork path where a separate, trusted workflow posts the report.
+change skips the rehearsals and runs the statistics, a workflow's the other way round),
+the sticky comment, the gate as the job's result, and the fork path where a separate,
+trusted workflow posts the report.
 
 One act run of the whole of pr.yml on a params-only pull request serves the tests of its
-jobs (lint, changes, test, experiment); its fork runs only the experiment job."""
+jobs (lint, changes, test, statistics, experiment); its fork runs only the experiment job."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Workspace
+from tests.tiers import STATISTICAL
 from tests.workflows.act import REPOSITORY, rehearse
 
 pytestmark = pytest.mark.rehearsal
@@ -64,11 +66,13 @@ def worse_pr(tmp_path_factory, baseline_clone) -> Workspace:
     return clone
 
 
-# The test job's tier inside the rehearsal would be every end-to-end test: a small
-# selection instead. The advisory database on a closed port: the audit cannot ask it, and
-# must say so. The host's pre-commit environments, instead of installing them again.
+# The test and statistics jobs collect their tiers rather than run them: running them
+# would take minutes and rehearse these tests from inside themselves (suite.yml's
+# rehearsal runs a few for real). The advisory database on a closed port: the audit
+# cannot ask it, and must say so. The host's pre-commit environments, instead of
+# installing them again.
 PARAMS_ONLY_ENV = {
-    "PYTEST_ADDOPTS": "-n 0 tests/unit/test_evaluate.py",
+    "PYTEST_ADDOPTS": "-n 0 --collect-only -q",
     "PIP_AUDIT_VULNERABILITY_SERVICE": "osv",
     "PIP_AUDIT_OSV_URL": "http://127.0.0.1:9",
     "PRE_COMMIT_HOME": str(Path.home() / ".cache/pre-commit"),
@@ -83,7 +87,7 @@ def params_only_run(worse_pr, tmp_path_factory):
     )
 
 
-def test_a_params_only_change_runs_the_quick_checks_and_the_experiment_not_the_rehearsals(
+def test_a_params_only_change_runs_the_checks_the_statistics_and_the_experiment_not_the_rehearsals(
     params_only_run,
 ):
     run = params_only_run
@@ -92,8 +96,22 @@ def test_a_params_only_change_runs_the_quick_checks_and_the_experiment_not_the_r
     assert "all an experiment's" in changes
     assert "::set-output:: rehearsals=false" in changes
     assert job_output(run, "rehearsals") == "", "the rehearsals job must not run"
-    for job in ("lint", "test", "experiment"):
+    assert "statistics: needed: params.yaml changed (the gate's false-fail rate" in changes
+    assert "::set-output:: statistics=true" in changes
+    for job in ("lint", "test", "statistics", "experiment"):
         assert "Success - Main ./.github/actions/setup" in job_output(run, job), job
+
+
+def collected(output: str) -> set[str]:
+    """The tests a job's `pytest --collect-only -q` listed."""
+    return set(re.findall(r"\|\s+(tests/\S+\.py::\S+)", output))
+
+
+def test_statistics_job_runs_the_statistical_tier_and_only_it(params_only_run):
+    statistics = job_output(params_only_run, "statistics")
+    assert "make test-statistics" in statistics
+    assert "🏁  Job succeeded" in statistics, statistics[-3000:]
+    assert {test.split("::")[0] for test in collected(statistics)} == set(STATISTICAL)
 
 
 def test_experiment_job_posts_one_sticky_comment_and_fails_on_the_gate(params_only_run):
@@ -334,8 +352,17 @@ def test_lint_job_runs_pre_commit_and_an_audit_that_fails_when_it_cannot_check(
 def test_test_job_runs_the_quick_and_end_to_end_tier(params_only_run):
     test = job_output(params_only_run, "test")
     assert "make test-required" in test
-    assert re.search(r"\b\d+ passed\b.* in ", test), test[-3000:]
-    assert "🏁  Job succeeded" in test
+    assert "🏁  Job succeeded" in test, test[-3000:]
+    selected = collected(test)
+    quick, end_to_end = "tests/unit/test_tiers.py::", "tests/gitops/test_pull_request.py::"
+    assert any(t.startswith(quick) for t in selected)
+    assert any(t.startswith(end_to_end) for t in selected)
+    rehearsals = (
+        "tests/workflows/test_pr_workflow.py",
+        "tests/serving/test_image.py::test_the_image_entry_point_passes_the_smoke_test",
+    )
+    others = (*STATISTICAL, *rehearsals)
+    assert [test for test in selected if test.startswith(others)] == []
 
 
 @pytest.fixture(scope="module")
@@ -357,22 +384,23 @@ def test_a_change_under_github_runs_the_rehearsals(workflow_pr, tmp_path):
     assert run.result.returncode == 0, run.output[-3000:]
     changes = job_output(run, "changes")
     assert "rehearsals: needed: .github/workflows/batch.yml changed" in changes
+    assert "::set-output:: statistics=false" in changes  # it measures no workflow
     rehearsals = job_output(run, "rehearsals")
     assert "make test-rehearsals" in rehearsals
-    collected = set(re.findall(r"\|\s+(tests/\S+\.py::\S+)", rehearsals))
+    selected = collected(rehearsals)
     expected = {
         "tests/workflows/test_pr_workflow.py::test_a_change_under_github_runs_the_rehearsals",
         "tests/serving/test_image.py::test_the_image_entry_point_passes_the_smoke_test",
         "tests/serving/test_faults.py::test_sigterm_finishes_the_requests_in_flight_and_exits",
     }
-    assert expected <= collected, sorted(collected)
-    others = ("tests/unit/", "tests/gitops/test_release.py", "tests/pipeline/test_dvc_repro.py")
-    assert [test for test in collected if test.startswith(others)] == []
+    assert expected <= selected, sorted(selected)
+    others = ("tests/unit/", "tests/gitops/test_release.py", *STATISTICAL)
+    assert [test for test in selected if test.startswith(others)] == []
 
 
 def test_the_full_suite_runs_every_tier_on_a_push_to_main(workflow_pr, tmp_path):
     # suite.yml: `make test`, with a small selection (the whole suite would rehearse
-    # itself), and its time per tier at the end.
+    # itself), and its time per tier and budget at the end.
     head = workflow_pr.run("git", "rev-parse", "HEAD").stdout.strip()
     event = {"ref": "refs/heads/main", "after": head, "repository": {"full_name": REPOSITORY}}
     options = {"PYTEST_ADDOPTS": "-n 0 tests/unit/test_evaluate.py"}
@@ -381,3 +409,6 @@ def test_the_full_suite_runs_every_tier_on_a_push_to_main(workflow_pr, tmp_path)
     assert "make test" in run.output
     assert re.search(r"\b10 passed\b", run.output), run.output[-3000:]  # test_evaluate's
     assert "time per tier" in run.output
+    assert re.search(
+        r"quick +10 tests +\d+ s \(this run's wall time\): within its 90 s", run.output
+    )
