@@ -144,7 +144,10 @@ _servers: list[_Server] = []  # this process's, once started
 
 def environment(env: dict[str, str]) -> dict[str, str]:
     """`env` with the stand-ins first on its PATH and the warm server's socket, started
-    for this process on first use (and stopped when it exits)."""
+    for this process on first use (and stopped when it exits). Where the server cannot
+    run (it needs Linux's pidfd and /proc), `env` as it is: every command cold."""
+    if not hasattr(os, "pidfd_open") or not Path("/proc/self/task").is_dir():
+        return env
     if not _servers:
         _servers.append(_start())
         atexit.register(_stop, _servers[0])
