@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # and everything under the folders ending in `/`. The pipeline's code, the data and its
 # contract are run end to end by the required tier, and judged by the experiment job;
 # what a rehearsal adds is the wiring of the workflows around them, which they leave as
-# it was.
+# it was, and the journey of other teams' data (tests/pipeline/test_your_data.py), which a
+# change of this repository's model does not reach.
 EXPERIMENT = (
     "params.yaml",
     "sweep.yaml",  # the settings a `sweep`-labelled pull request tries
