@@ -119,3 +119,37 @@ def test_an_input_score_cannot_use(scored_checkout, rows, cauce, case):
     assert result.code == code, result.err
     assert words in result.err
     assert tree_digest(scored_checkout / "out") == before
+
+
+def spellings(root: Path) -> dict[str, tuple[str, str]]:
+    """(--input, --output) pairs that name the same file, or a file and its directory."""
+    (root / "link.parquet").symlink_to(root / OUTPUT)
+    (root / "hard.parquet").hardlink_to(root / OUTPUT)
+    (root / "good.quarantine.parquet").write_bytes((root / "good.parquet").read_bytes())
+    return {
+        "same-path": (OUTPUT, OUTPUT),
+        "dot-spelling": (f"./{OUTPUT}", OUTPUT),
+        "through-a-symlink": ("link.parquet", OUTPUT),
+        "a-hard-link": ("hard.parquet", OUTPUT),
+        "output-in-the-input-directory": ("out", "out/more.parquet"),
+        "its-quarantine-over-the-input": ("good.quarantine.parquet", "good.parquet"),
+        "glob-holding-the-output": ("out/*.parquet", OUTPUT),
+    }
+
+
+def test_an_output_that_would_replace_the_input_is_refused_before_anything_is_read(
+    scored_checkout, cauce
+):
+    """`--output` naming the input, however spelled, exits with a usage error and leaves
+    both as they were; the model directory is not even opened (it does not exist)."""
+    cases = spellings(scored_checkout)
+    before = tree_digest(scored_checkout)
+    for case, (location, output) in cases.items():
+        result = cauce(
+            scored_checkout, "score", "--input", location, "--output", output,
+            "--model-dir", "absent",
+        )  # fmt: skip
+        assert result.code == ExitCode.USAGE, (case, result.err)
+        assert f"--output {output}: " in result.err, (case, result.err)
+        assert "would replace the data being scored" in result.err, (case, result.err)
+        assert tree_digest(scored_checkout) == before, case

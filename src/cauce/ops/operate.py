@@ -59,6 +59,7 @@ def score(
     from cauce.serving import batch
 
     location = input or params.data.source
+    batch.refuse_overwriting(location, output)
     if params.data.id_column is None:
         raise UsageError(
             "cauce score writes each prediction beside its row's id, and data.id_column is "

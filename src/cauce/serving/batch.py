@@ -107,6 +107,27 @@ def dataset(location: str, model: Model) -> Any:
     return source
 
 
+def refuse_overwriting(location: str, output: Path) -> None:
+    """Refuse an output that would replace the input, before anything is read: the same
+    file under another spelling (`./F`, a symlink, a hard link), a directory holding the
+    input (Dask replaces a directory whole), or a file inside an input directory (the
+    next run would read the predictions as input)."""
+    if "://" in location:
+        return
+    sources = glob.glob(location) if any(char in location for char in "*?[") else [location]  # noqa: PTH207
+    for path in (output, *outputs(output)):
+        written = path.resolve()
+        for source in map(Path, sources):
+            read = source.resolve()
+            same = written == read or (path.exists() and source.exists() and path.samefile(source))
+            if same or read.is_relative_to(written) or written.is_relative_to(read):
+                relation = "is" if same else "holds" if read.is_relative_to(written) else "is in"
+                raise UsageError(
+                    f"--output {output}: {path} {relation} the input {source}: writing it "
+                    "would replace the data being scored; write the predictions elsewhere"
+                )
+
+
 def _natural(name: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
