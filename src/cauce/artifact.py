@@ -132,6 +132,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | np.number) and not _is_flag(value)
 
 
+# A UTC offset after a time of day (…T09:30:00+02:00, …09:30Z), never a date's own "-31".
+OFFSET = r"(\d:\d\d(?::\d\d(?:\.\d+)?)?)(?:Z|[+-]\d\d(?::?\d\d)?)$"
+
+
 def as_dates(values: pd.Series) -> pd.Series:
     """`values` as timestamps: a column of datetimes as it is, text read as ISO 8601 dates
     (2018-03-31, 2018-03-31T12:00:00); NaT for anything else (numbers are not dates: read
@@ -144,8 +148,11 @@ def as_dates(values: pd.Series) -> pd.Series:
     text = values.where(is_text.fillna(False).astype(bool))
     try:
         return pd.to_datetime(text, format="ISO8601", errors="coerce")
-    except ValueError:  # offsets that differ between rows: compared in UTC
-        return pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+    except ValueError:
+        # Offsets that differ between rows (winter and summer time): each row's wall-clock
+        # time as written, so that its date, and year, is the local one, not UTC's.
+        wall_clock = text.str.replace(OFFSET, r"\1", regex=True)
+        return pd.to_datetime(wall_clock, format="ISO8601", errors="coerce")
 
 
 def plain_label(value: Any) -> Any:

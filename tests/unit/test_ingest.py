@@ -7,12 +7,21 @@ import pytest
 
 from cauce import DataError
 from cauce.config import ConfigError, DataParams
-from cauce.pipeline.ingest import training_rows, years_of
+from cauce.pipeline.ingest import read_table, training_rows, years_of
 
 DATA = DataParams(
     source="s.csv", task="binary", target="y", year_column="when", train_years=[2016],
     test_size=0.2, seed=1,
 )  # fmt: skip
+
+
+# Local times around new year, in winter and summer time: in UTC, the second is in 2015.
+WALL_CLOCK = [
+    "2015-12-31 23:30:00+01:00",
+    "2016-01-01 00:30:00+01:00",
+    "2016-07-04 00:30:00+02:00",
+    "2017-01-01 00:00:00+01:00",
+]
 
 
 @pytest.mark.parametrize(
@@ -24,14 +33,26 @@ DATA = DataParams(
         pd.to_datetime(["2015-12-31", "2016-01-01", "2016-07-04", "2017-01-01"]).tz_localize(
             "Europe/Madrid"
         ),
+        WALL_CLOCK,
     ],
-    ids=["years", "iso-text", "datetimes", "with-time-zone"],
+    ids=["years", "iso-text", "datetimes", "with-time-zone", "text-with-offsets"],
 )
 def test_a_rows_period_is_its_year(when):
     frame = pd.DataFrame({"when": when, "y": [0, 1, 0, 1]})
     assert years_of(frame, DATA, "s.csv").tolist() == [2015, 2016, 2016, 2017]
     kept, _ = training_rows(frame, DATA, "s.csv")
     assert kept.index.tolist() == [1, 2]  # the rows of 2016, by their place in the file
+
+
+def test_a_csv_and_a_parquet_file_of_the_same_times_put_each_row_in_the_same_year(tmp_path):
+    """A row's year is its local date's, whether the file is text or typed."""
+    frame = pd.DataFrame({"when": WALL_CLOCK, "y": [0, 1, 0, 1]})
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    typed = frame.assign(when=pd.to_datetime(frame["when"], utc=True).dt.tz_convert("Europe/Madrid"))
+    typed.to_parquet(tmp_path / "s.parquet")
+    for name in ("s.csv", "s.parquet"):
+        read = read_table(str(tmp_path / name))
+        assert years_of(read, DATA, name).tolist() == [2015, 2016, 2016, 2017], name
 
 
 def test_a_time_value_that_is_neither_a_year_nor_a_date_names_its_row():
