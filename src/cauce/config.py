@@ -50,6 +50,9 @@ class _Section(BaseModel):
 
 class DataParams(_Section):
     source: str = Field(min_length=1)
+    # Text that stands for a missing value in the source (e.g. "?", "n/a"), besides an
+    # empty field and pandas' usual markers ("NA", "NaN", "null", …).
+    missing_values: list[str] = Field(default_factory=list)
     task: Task = "binary"
     target: str
     # binary: the label the model's probability is for; may be left out when the labels

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
-from cauce import ModelFileError
+from cauce import DataError, ModelFileError
 from cauce.layout import TIMINGS
 
 if TYPE_CHECKING:  # pandas takes a second to import: serving imports this module without it
@@ -83,7 +83,17 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # someone else's process: alive
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether `pid` ended and waits to be reaped: a killed writer whose parent died too
+    stays so where the container's first process never reaps (as on some CI runners)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:  # no /proc (macOS), or it was reaped meanwhile
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 def _sweep(target: Path) -> None:
@@ -141,6 +151,23 @@ def write_json(target: Path, payload: Any) -> Path:
         payload = payload.model_dump(mode="json", exclude_none=True)
     # A trailing newline, so end-of-file fixers leave DVC outputs alone.
     return write_text(target, json.dumps(payload, indent=2) + "\n")
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    """An output of the pipeline read back, or a DataError naming it and the way back to
+    the version dvc.lock records."""
+    import pandas as pd
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise DataError(
+            f"{path}: cannot be read as Parquet ({error}); `dvc checkout {path}` restores "
+            "the file dvc.lock records, `dvc repro` makes it again"
+        ) from None
 
 
 def write_parquet(target: Path, frame: pd.DataFrame, index: bool = False) -> Path:

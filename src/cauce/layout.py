@@ -28,6 +28,7 @@ KEPT_REPORTS = Path("reports")
 VALIDATION_REPORT = KEPT_REPORTS / "validation.json"
 TRAIN_REPORTS = Path("reports/train")
 TRAIN_METRICS = TRAIN_REPORTS / "metrics.json"
+TRAIN_PARAMS = TRAIN_REPORTS / "params.yaml"  # DVCLive's record of the estimator's settings
 EVALUATE_REPORTS = Path("reports/evaluate")
 EVALUATE_METRICS = EVALUATE_REPORTS / "metrics.json"
 GROUP_METRICS = EVALUATE_REPORTS / "groups.json"

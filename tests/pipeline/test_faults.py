@@ -1,5 +1,5 @@
-"""Faults the pipeline survives, with real git and dvc: a stage killed while it writes its
-outputs, and a DVC remote that cannot be reached when the outputs are pulled.
+"""Faults the pipeline survives, with real git and dvc: a stage killed or interrupted while
+it writes its outputs, and a DVC remote that cannot be reached when the outputs are pulled.
 
 One clone of a reproduced baseline (tests/conftest.py: a bare origin, a local directory
 as the DVC remote); the tests run in order and each leaves it clean.
@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -38,26 +40,49 @@ def strays(space: Workspace) -> list[str]:
     )
 
 
-def kill_while_writing_the_model(space: Workspace, *command: str) -> None:
-    """Start `command`; SIGKILL it and its children the moment the train stage has written
-    model.skops into its staging directory and not yet renamed that over models/."""
-    process = subprocess.Popen(
-        command,
-        cwd=space.path,
-        env=cold(space.env),  # one process group with its stages: not forked elsewhere
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: dvc's stage command dies with it
-    )
-    deadline = time.monotonic() + 300
-    try:
-        while not list(space.path.glob(".models.*.tmp/model.skops")):
-            assert process.poll() is None, f"{command} ended before it was killed"
-            assert time.monotonic() < deadline, "the model was never written"
-            time.sleep(0.002)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+def stop_while_writing_the_model(
+    space: Workspace, *command: str, signal_number: int = signal.SIGKILL
+) -> str:
+    """Start `command`; send `signal_number` to it and its children (its process group, as
+    Ctrl-C or a cancelled job does) the moment the train stage has written model.skops
+    into its staging directory and not yet renamed that over models/; what it printed."""
+    staged = ".models.*.tmp/model.skops"
+    earlier = set(space.path.glob(staged))  # a killed writer's, left for the next to sweep
+    with tempfile.TemporaryFile("w+") as printed:
+        process = subprocess.Popen(
+            command,
+            cwd=space.path,
+            env=cold(space.env),  # one process group with its stages: not forked elsewhere
+            stdout=printed,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: dvc's stage command gets it too
+        )
+        deadline = time.monotonic() + 300
+        try:
+            while not set(space.path.glob(staged)) - earlier:
+                assert process.poll() is None, f"{command} ended before it was stopped"
+                assert time.monotonic() < deadline, "the model was never written"
+                time.sleep(0.002)
+        finally:
+            os.killpg(process.pid, signal_number)
+            assert process.wait(timeout=120) != 0
+            while group_alive(process.pid):  # dvc may end before its stage has unwound
+                assert time.monotonic() < deadline + 120, "the stage outlived dvc"
+                time.sleep(0.01)
+        printed.seek(0)
+        return printed.read()
+
+
+def group_alive(group: int) -> bool:
+    """Whether a process of `group` still runs (a zombie waiting to be reaped does not)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it ended meanwhile
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
 
 
 def test_a_killed_stage_command_leaves_the_previous_outputs_as_they_were(clone):
@@ -66,7 +91,7 @@ def test_a_killed_stage_command_leaves_the_previous_outputs_as_they_were(clone):
     models = clone.tree_digest("models")
     params = (clone.path / "params.yaml").read_bytes()
     clone.set_params(OTHER_MODEL)
-    kill_while_writing_the_model(clone, "cauce", "train")
+    stop_while_writing_the_model(clone, "cauce", "train")
     left = strays(clone)
     assert any(name.startswith(".models.") for name in left), left  # it was killed mid-write
     assert clone.tree_digest("models") == models
@@ -74,19 +99,38 @@ def test_a_killed_stage_command_leaves_the_previous_outputs_as_they_were(clone):
     assert "Data and pipelines are up to date." in clone.run("dvc", "status").stdout
 
 
-def test_a_killed_dvc_repro_leaves_no_half_output_and_the_next_repro_recovers(clone):
-    data = clone.tree_digest("data")
-    reports = clone.tree_digest("reports/evaluate")
+def pipeline_outputs(space: Workspace) -> dict[str, str]:
+    return space.tree_digest("data") | space.tree_digest("models") | space.tree_digest("reports")
+
+
+@pytest.mark.parametrize(
+    "signal_number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"]
+)
+def test_an_interrupted_dvc_repro_leaves_every_output_as_it_was(clone, signal_number):
+    """Ctrl-C, or a cancelled job's SIGTERM, while train writes its model: the stage
+    unwinds (its staging directory removed) and every output is the last good one, so
+    with the parameter back, dvc finds nothing to do."""
+    before, left = pipeline_outputs(clone), strays(clone)  # what the SIGKILL test left
+    params = (clone.path / "params.yaml").read_bytes()
+    clone.set_params(OTHER_MODEL)
+    printed = stop_while_writing_the_model(clone, "dvc", "repro", signal_number=signal_number)
+    assert pipeline_outputs(clone) == before
+    assert set(strays(clone)) <= set(left), printed  # its own removed (a dead one's swept)
+    assert "cauce train: interrupted" in printed
+    (clone.path / "params.yaml").write_bytes(params)
+    assert "Data and pipelines are up to date." in clone.run("dvc", "status").stdout
+
+
+def test_a_killed_dvc_repro_leaves_the_last_good_outputs_and_the_next_repro_recovers(clone):
+    before = pipeline_outputs(clone)
     models = clone.tree_digest("models")
     clone.set_params(OTHER_MODEL)
-    kill_while_writing_the_model(clone, "dvc", "repro")
+    stop_while_writing_the_model(clone, "dvc", "repro")
 
-    # dvc removes a stage's outputs before it runs the command: the old model is gone
-    # from the workspace (still in the cache), and no part of the new one is there.
-    assert not (clone.path / "models").exists() or clone.tree_digest("models") == models
-    assert clone.tree_digest("data") == data
-    assert clone.tree_digest("reports/evaluate") == reports
-    # The staging directory is not an output: dvc status names models/, nothing else.
+    # The outputs persist (dvc.yaml): dvc did not delete them before the stage ran, and
+    # the killed stage never renamed its half-written model over them.
+    assert pipeline_outputs(clone) == before
+    # The staging directory is not an output: dvc status names the changed param only.
     status = clone.run("dvc", "status").stdout
     assert ".tmp" not in status
 

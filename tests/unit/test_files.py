@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +75,27 @@ def test_the_stage_log_is_one_line(caplog):
         "dropped 3 exact duplicate rows; took "
     )
     assert line.endswith(" s")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombies are read from /proc")
+def test_a_killed_writer_not_yet_reaped_is_dead_and_its_temporaries_are_swept(tmp_path):
+    """A writer killed with its parent stays a zombie where nobody reaps it (a container
+    whose first process never does): its staging directory must still be swept, and a
+    live writer's kept."""
+    target = tmp_path / "models"
+    dead = subprocess.Popen(["sleep", "60"])
+    alive = subprocess.Popen(["sleep", "60"])
+    try:
+        dead.kill()
+        while Path(f"/proc/{dead.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.01)  # not waited for: a zombie until the end of the test
+        for writer in (dead, alive):
+            (tmp_path / f".models.{writer.pid}.abc123.tmp").mkdir()
+        with atomic_directory(target) as staging:
+            (staging / "model.txt").write_text("v1", encoding="utf-8")
+        left = sorted(p.name for p in tmp_path.iterdir())
+        assert left == [f".models.{alive.pid}.abc123.tmp", "models"]
+    finally:
+        alive.kill()
+        for writer in (dead, alive):
+            writer.wait()

@@ -48,7 +48,9 @@ def test_a_csv_and_a_parquet_file_of_the_same_times_put_each_row_in_the_same_yea
     """A row's year is its local date's, whether the file is text or typed."""
     frame = pd.DataFrame({"when": WALL_CLOCK, "y": [0, 1, 0, 1]})
     frame.to_csv(tmp_path / "s.csv", index=False)
-    typed = frame.assign(when=pd.to_datetime(frame["when"], utc=True).dt.tz_convert("Europe/Madrid"))
+    typed = frame.assign(
+        when=pd.to_datetime(frame["when"], utc=True).dt.tz_convert("Europe/Madrid")
+    )
     typed.to_parquet(tmp_path / "s.parquet")
     for name in ("s.csv", "s.parquet"):
         read = read_table(str(tmp_path / name))

@@ -90,7 +90,8 @@ def assert_the_pipeline_accepts_it(repository, file: str, task: str) -> None:
     assert params.data.task == task
     contract = load_contract(repository / CONTRACT)
     contract.require(params)
-    assert check(read_table(str(repository / file)), contract) == []
+    read = read_table(str(repository / file), params.data.missing_values)
+    assert check(read, contract) == []
     pipeline = yaml.safe_load((repository / PIPELINE).read_text(encoding="utf-8"))
     assert pipeline["plots"] == dvc_plots(task)
     assert next(iter(params.gate.metrics)) == PRIMARY[task]
@@ -227,6 +228,35 @@ def test_each_column_gets_a_kind_or_a_reason(repository, cauce, survey):
     assert contract["columns"]["visits"] == visits
     assert set(contract["columns"]) == {"income", "level", "region", "visits", "bought"}
     assert_the_pipeline_accepts_it(repository, "survey.csv", "binary")
+
+
+def test_numbers_with_a_few_bad_values_are_named_and_the_user_chooses(repository, cauce, survey):
+    """A numeric column with three "?" and one with a decimal comma: left out, saying what
+    was found and where, not "like an id" or "text of 600 values"; with `--missing ?`, the
+    "?" are missing values, here and in ingest (data.missing_values)."""
+    messy = survey.assign(income=survey["income"].astype(str), visits=survey["visits"].astype(str))
+    messy.loc[[4, 17, 80], "income"] = "?"
+    messy.loc[9, "visits"] = "1,5"
+    done = init(cauce, repository, messy, "messy.csv", "--target", "bought")
+    assert done.code == ExitCode.OK, done.err
+    lines = done.out.splitlines()
+    assert (
+        "excluded 'income': numbers but for 3 values: '?' ×3 (row 4, 17, 80). Either they "
+        "mean missing: rerun with --missing '?' (kept as data.missing_values, ingest reads "
+        "them so), or fix them in the file; left out until then"
+    ) in lines
+    (visits,) = [line for line in lines if line.startswith("excluded 'visits'")]
+    assert "numbers but for 1 values: '1,5' ×1 (row 9); '1,5' looks like a decimal comma" in visits
+    assert "income" not in params_of(repository)["features"]["numeric"]
+
+    done = init(
+        cauce, repository, messy, "messy.csv", "--target", "bought", "--missing", "?", "--force"
+    )
+    assert done.code == ExitCode.OK, done.err
+    assert "missing values: '?' read as missing (--missing), as ingest will" in done.out
+    assert "feature 'income': numeric:" in done.out
+    assert params_of(repository)["data"]["missing_values"] == ["?"]
+    assert_the_pipeline_accepts_it(repository, "messy.csv", "binary")
 
 
 def test_a_boolean_target_is_binary_with_true_positive(repository, cauce, survey):

@@ -143,8 +143,7 @@ def test_drift_again_updates_the_open_issue_instead_of_a_second(
 
 def retrain(main, scratch, drifted, **settings):
     """retrain.yml dispatched by the monitor run that found drift (its artifact at hand).
-    Its runner keeps main's DVC cache: the first retraining runs the pipeline on the
-    wider window, the second (the same window) finds that run in DVC's run cache."""
+    Its runner keeps main's DVC cache, as a runner with a restored cache has."""
     shutil.copytree(drifted[0].artifacts, scratch / "artifacts")
     event = {"inputs": {"monitor-run": "4242", "through": ""}, "repository": OWNER}
     cache = Path(main.run("dvc", "cache", "dir").stdout.strip())

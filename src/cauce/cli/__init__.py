@@ -39,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
                 continue
             sub.add_argument(
                 option.flag,
+                action="append" if option.repeated else "store",
                 required=option.required,
                 default=option.default,
                 type=option.type,

@@ -45,10 +45,11 @@ def init(
     id: str | None,  # the option's name, --id
     time: str | None,
     force: bool,
+    missing: list[str] | None,
 ) -> None:
     from cauce.pipeline import draft
 
-    say(draft.run(source, target, task, positive_label, id, time, force).lines())
+    say(draft.run(source, target, task, positive_label, id, time, force, missing).lines())
 
 
 def stage_of(name: str) -> Callable[[Params], None]:
@@ -279,6 +280,11 @@ COMMANDS = {
             Option("--id", "the column that identifies a row (unique, never missing)"),
             Option("--time", "the column of years or dates; later years play production"),
             Option("--force", "replace an existing data/contract.yaml", switch=True),
+            Option(
+                "--missing",
+                "text that means a value is missing, e.g. '?' (again for more)",
+                repeated=True,
+            ),
         ),
         needs_params=False,
     ),

@@ -84,6 +84,7 @@ class Option:
     type: Callable[[str], Any] = str
     choices: tuple[str, ...] | None = None
     switch: bool = False  # a flag that takes no value: True when given
+    repeated: bool = False  # may be given again: a list of every value (None when never)
 
     @property
     def name(self) -> str:

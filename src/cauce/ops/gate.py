@@ -25,7 +25,7 @@ import pandas as pd
 from cauce import CauceError
 from cauce.artifact import Target
 from cauce.config import GateParams, Params
-from cauce.files import write_json
+from cauce.files import read_parquet, write_json
 from cauce.intervals import Interval, Scores, Subset, paired
 from cauce.layout import (
     EVALUATE_METRICS,
@@ -165,7 +165,7 @@ class ScoredRows:
         from cauce.artifact import ModelInfo
         from cauce.model import load_model, score
 
-        frame = pd.read_parquet(TEST_SPLIT)
+        frame = read_parquet(TEST_SPLIT)
         target = ModelInfo.read(MODEL_CARD).target
         y_true = target.encode(frame[target.column], str(TEST_SPLIT))
         return cls(

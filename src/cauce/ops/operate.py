@@ -102,7 +102,7 @@ def monitor(
         raise UsageError("give --stage or --model-dir, not both")
     watched = _watched(params, stage, model_dir)
     if batch is not None:
-        frame, name = ingest.read_table(batch), batch
+        frame, name = ingest.read_table(batch, params.data.missing_values), batch
     elif years is not None:
         frame, found = _years(params, years)
         name = f"{params.data.source} year {', '.join(map(str, found))}"
@@ -166,7 +166,7 @@ def _years(params: Params, years: Years) -> tuple[pd.DataFrame, list[int]]:
             "(the scheduled monitor.yml reads it from the repository variable "
             "CAUCE_PRODUCTION_BATCH)"
         )
-    source = ingest.read_source(params.data.source)
+    source = ingest.read_source(params.data)
     of_row = ingest.years_of(source, params.data, params.data.source)
     found = sorted(int(year) for year in of_row.dropna().unique())
     wanted = list(years.values) or found[-1:]

@@ -14,11 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from cauce import CauceError
 from cauce.config import Params
-from cauce.files import read_timings, write_bytes, write_text
+from cauce.files import read_parquet, read_timings, write_bytes, write_text
 from cauce.intervals import Interval
 from cauce.layout import (
     LOCK,
@@ -386,7 +384,7 @@ def single_row_latency_ms(repeats: int = 50, budget_seconds: float = 0.25) -> fl
     if not MODEL_FILE.exists() or not TEST_SPLIT.exists():
         return None
     pipeline = load_model(MODEL_FILE)
-    one_row = pd.read_parquet(TEST_SPLIT).head(1)
+    one_row = read_parquet(TEST_SPLIT).head(1)
     for _ in range(10):
         score(pipeline, one_row)
     timings: list[float] = []

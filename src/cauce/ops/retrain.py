@@ -44,7 +44,7 @@ def window(params: Params, through: int | None = None) -> Window:
             "the data has no time column (data.year_column is null): there is no training "
             "window to move; retrain by changing data.source (new rows) and running dvc repro"
         )
-    of_row = years_of(read_source(data.source), data, data.source)
+    of_row = years_of(read_source(data), data, data.source)
     years = sorted(int(year) for year in of_row.dropna().unique())
     last = years[-1] if through is None else through
     if last not in years:

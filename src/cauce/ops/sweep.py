@@ -5,8 +5,8 @@ per parameter), or a seeded random sample of that grid. Each one is queued with
 `dvc exp run --queue -n NAME -S key=value …` and the queue is run by `dvc exp run
 --run-all -j JOBS`, which waits for the last: DVC's own experiments, so each run is a
 commit under refs/exps that `dvc exp show`, `dvc exp apply` and `dvc exp branch` know, each
-in its own copy of the workspace, each on the same seeded test split. DVC's run cache
-keeps the stages a setting does not touch (ingest, validate, prepare) from running twice.
+in its own copy of the workspace, each on the same seeded test split. The stages a setting
+does not touch (ingest, validate, prepare) run in none of them when dvc.lock is up to date.
 
 Each experiment is judged by the gate against this commit, like a pull request, and ranked
 by the task's primary metric (or sweep.yaml's `metric`). The table, a picture and every

@@ -21,7 +21,9 @@ The rules (docs/bring-your-own-data.md has them with their reasons):
   are ordered is not in the data: move a column to `ordinal` by hand). Excluded: the id,
   target and time columns, dates and booleans, a column of one value, text of more values
   (names, free text),
-  an integer or text column with a different value in every row (an id).
+  an integer or text column with a different value in every row (an id), and a text
+  column of numbers but for a few values (`NUMBERS_BUT_FOR`): those are listed, and
+  `--missing TEXT` (data.missing_values) reads them as missing if that is what they mean.
 - the task, when not given: a numeric target of non-whole values or more than `MAX_CODES`
   values is a regression; else two labels are binary, more are multiclass.
 """
@@ -29,6 +31,8 @@ The rules (docs/bring-your-own-data.md has them with their reasons):
 from __future__ import annotations
 
 import math
+import re
+import shlex
 from dataclasses import dataclass
 from fractions import Fraction
 from io import StringIO
@@ -71,6 +75,9 @@ MAX_CODES = 20
 # encoding learn little from codes seen a few times each; a true category of more values
 # (a country, a ZIP code) can be listed by hand, up to 255 (the boosted trees' limit).
 MAX_CATEGORIES = 50
+# A text column whose values are numbers but for at most 5% of them is a numeric column
+# with a few bad values (a "?", a decimal comma, a typo), not text: init names them and asks.
+NUMBERS_BUT_FOR = 0.05
 # max_null_share is the next multiple of 5 points above the largest missing share: a later
 # batch a little worse than this file passes, a clearly worse one is flagged.
 NULL_STEP = Fraction(1, 20)
@@ -187,6 +194,7 @@ def draft(
     positive_label: str | None = None,
     id_column: str | None = None,
     year_column: str | None = None,
+    missing_values: list[str] | None = None,
 ) -> Draft:
     """Decide the contract, the task, the features and the metric rules for `frame`, read
     from `source`; a DataError (the data) or UsageError (the options) for what cannot be."""
@@ -245,8 +253,18 @@ def draft(
         decisions.append(f"training years: {_span(train_years)}: {production}")
 
     data = data.model_copy(
-        update={"id_column": id_column, "year_column": year_column, "train_years": train_years}
+        update={
+            "id_column": id_column,
+            "year_column": year_column,
+            "train_years": train_years,
+            "missing_values": missing_values or [],
+        }
     )
+    if missing_values:
+        decisions.append(
+            f"missing values: {_listed(missing_values)} read as missing (--missing), "
+            "as ingest will (data.missing_values)"
+        )
 
     features: dict[Kind, list[str]] = {kind: [] for kind in KINDS}
     for name in map(str, frame.columns):
@@ -452,6 +470,9 @@ def _feature(column: _Column, rows: int) -> tuple[Kind | None, str]:
         )
     if column.type is None:
         return None, _foreign(column)
+    odd = _not_numbers(column)
+    if odd is not None:
+        return None, _numbers_but_for(odd)
     if distinct == 1:
         return None, f"a single value ({column.codes[0]!r}): it tells no row from another"
     if column.type != "number" and distinct == len(column.values) and distinct > MAX_CODES:
@@ -473,6 +494,38 @@ def _feature(column: _Column, rows: int) -> tuple[Kind | None, str]:
         return "categorical", f"{values} (over {MAX_CODES}: none listed){missing}"
     low, high = column.values.min(), column.values.max()  # to 6 digits: the contract has them all
     return "numeric", f"{values} from {low:.6g} to {high:.6g}{missing}"
+
+
+def _not_numbers(column: _Column) -> pd.Series | None:
+    """The values that keep a text column from being numbers, when they are few (at most
+    NUMBERS_BUT_FOR of its values): a typo, a decimal comma, a marker of a missing value."""
+    if column.type != "string":
+        return None
+    numbers = pd.to_numeric(column.values, errors="coerce")
+    odd = column.values[numbers.isna()]
+    if odd.empty or len(odd) > NUMBERS_BUT_FOR * len(column.values):
+        return None
+    return odd
+
+
+def _numbers_but_for(odd: pd.Series) -> str:
+    """Why a column of numbers but for the `odd` values is left out, and the two ways on."""
+    counts = odd.value_counts(sort=True)
+    found = ", ".join(
+        f"{value!r} ×{count} (row {', '.join(map(str, odd.index[odd == value][:3]))}"
+        + ("…" * (count > 3))
+        + ")"
+        for value, count in counts.head(5).items()
+    )
+    more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+    comma = [value for value in counts.index if re.fullmatch(r"[+-]?\d+,\d+", str(value))]
+    hint = f"; {comma[0]!r} looks like a decimal comma" if comma else ""
+    markers = " ".join(f"--missing {shlex.quote(str(value))}" for value in counts.index[:5])
+    return (
+        f"numbers but for {len(odd):,} values: {found}{more}{hint}. Either they mean "
+        f"missing: rerun with {markers} (kept as data.missing_values, ingest reads them so), "
+        "or fix them in the file; left out until then"
+    )
 
 
 def _rule(column: _Column) -> ColumnRule:
@@ -717,6 +770,7 @@ def run(
     id: str | None = None,  # the option's name, --id
     time: str | None = None,
     force: bool = False,
+    missing: list[str] | None = None,
 ) -> Initialized:
     """`cauce init`: draft, check, then write the contract, params.yaml and dvc.yaml."""
     if CONTRACT.exists() and not force:
@@ -729,7 +783,8 @@ def run(
         if not path.exists():
             raise ConfigError(f"{path}: not found; run cauce init in the repository's root")
         texts[path] = path.read_text(encoding="utf-8")
-    drafted = draft(read_table(source), source, target, task, positive_label, id, time)
+    frame = read_table(source, missing or ())
+    drafted = draft(frame, source, target, task, positive_label, id, time, missing)
     files = {
         CONTRACT: contract_text(drafted),
         PARAMS: params_text(texts[PARAMS], drafted),

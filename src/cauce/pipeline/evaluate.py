@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from cauce.artifact import ModelInfo, Target
 from cauce.config import Params
-from cauce.files import atomic_directory, stage_log, write_json
+from cauce.files import atomic_directory, read_parquet, stage_log, write_json
 from cauce.layout import (
     EVALUATE_REPORTS,
     GROUP_METRICS,
@@ -325,7 +325,7 @@ def run(params: Params) -> None:
         pipeline = load_model(MODEL_FILE)
         target = ModelInfo.read(MODEL_CARD).target
         log.reads(MODEL_FILE)
-        frame = pd.read_parquet(TEST_SPLIT)
+        frame = read_parquet(TEST_SPLIT)
         log.reads(TEST_SPLIT, len(frame))
         with phase("evaluate", "test split scored, metrics per group and curves") as now:
             prediction = score(pipeline, frame)

@@ -13,6 +13,8 @@ Parquet file), so that validate names the rows of the user's own file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from cauce import ConfigError, DataError
@@ -22,11 +24,15 @@ from cauce.files import stage_log, write_parquet
 from cauce.layout import RAW
 
 
-def read_table(location: str) -> pd.DataFrame:
-    """Read a Parquet or CSV file from a path or URL, with an error that names it."""
+def read_table(location: str, missing_values: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a Parquet or CSV file from a path or URL, with an error that names it; the
+    text of `missing_values` is read as a missing value (in a Parquet file's text columns)."""
     csv = location.lower().endswith((".csv", ".csv.gz"))
     try:
-        frame = (pd.read_csv if csv else pd.read_parquet)(location)
+        if csv:
+            frame = pd.read_csv(location, na_values=list(missing_values) or None)
+        else:
+            frame = pd.read_parquet(location)
     except FileNotFoundError:
         raise DataError(f"{location}: not found") from None
     except pd.errors.EmptyDataError:
@@ -36,14 +42,17 @@ def read_table(location: str) -> pd.DataFrame:
         raise DataError(f"{location}: cannot be read as {kind}: {error}") from None
     if frame.empty:
         raise DataError(f"{location}: the file has no rows")
+    if missing_values and not csv:
+        text = frame.select_dtypes(include=["object", "string"]).columns
+        frame[text] = frame[text].where(~frame[text].isin(list(missing_values)))
     # Rows are known by their place in the file (a stored pandas index is not the file's).
     return frame.reset_index(drop=True)
 
 
-def read_source(source: str) -> pd.DataFrame:
+def read_source(data: DataParams) -> pd.DataFrame:
     """`data.source`; its problems are data errors that say where the path was set."""
     try:
-        return read_table(source)
+        return read_table(data.source, data.missing_values)
     except DataError as error:
         raise DataError(f"data.source: {error}") from None
 
@@ -96,7 +105,7 @@ def training_rows(frame: pd.DataFrame, data: DataParams, source: str) -> tuple[p
 def run(params: Params) -> None:
     data = params.data
     with stage_log("ingest") as log:
-        frame = read_source(data.source)
+        frame = read_source(data)
         log.reads(data.source, len(frame))
         kept, duplicates = training_rows(frame, data, data.source)
         if duplicates:

@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from cauce import DataError
 from cauce.artifact import describe_target, plain_label
 from cauce.config import Params
-from cauce.files import stage_log, write_parquet
+from cauce.files import read_parquet, stage_log, write_parquet
 from cauce.layout import RAW, TEST_SPLIT, TRAIN_SPLIT
 
 
@@ -44,7 +44,7 @@ def split(frame: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, pd.DataFra
 
 def run(params: Params) -> None:
     with stage_log("prepare") as log:
-        frame = pd.read_parquet(RAW)
+        frame = read_parquet(RAW)
         log.reads(RAW, len(frame))
         train, test = split(frame, params)
         dropped = len(frame) - len(train) - len(test)

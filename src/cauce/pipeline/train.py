@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pandas as pd
 import sklearn
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -34,7 +33,14 @@ from cauce.artifact import (
     describe_target,
 )
 from cauce.config import Params
-from cauce.files import atomic_directory, file_sha256, remember_fit, stage_log, write_json
+from cauce.files import (
+    atomic_directory,
+    file_sha256,
+    read_parquet,
+    remember_fit,
+    stage_log,
+    write_json,
+)
 from cauce.layout import (
     MODEL_CARD,
     MODEL_DIR,
@@ -143,7 +149,7 @@ def run(params: Params) -> None:
 
     with stage_log("train") as log:
         contract = load_contract()
-        frame = pd.read_parquet(TRAIN_SPLIT)
+        frame = read_parquet(TRAIN_SPLIT)
         log.reads(TRAIN_SPLIT, len(frame))
         features = frame[params.features.columns]
         target = describe_target(

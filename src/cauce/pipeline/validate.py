@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cauce import ConfigError, DataError
 from cauce.artifact import ColumnRule, plain_label
 from cauce.config import Params, parse_yaml
-from cauce.files import stage_log, write_json
+from cauce.files import read_parquet, stage_log, write_json
 from cauce.layout import CONTRACT, RAW, VALIDATION_REPORT
 
 EXAMPLES_PER_RULE = 5
@@ -149,7 +149,7 @@ def run(params: Params) -> None:
     with stage_log("validate") as log:
         contract = load_contract()
         contract.require(params)
-        frame = pd.read_parquet(RAW)
+        frame = read_parquet(RAW)
         log.reads(RAW, len(frame))
         log.reads(CONTRACT)
         violations = check(frame, contract)
