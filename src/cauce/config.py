@@ -95,18 +95,54 @@ class Imputation(_Section):
     categorical: Literal["most_frequent"]
 
 
+# An ordinal feature: a column of numbers in their own order (SCHL), or a column of codes
+# with their order from lowest to highest ({cut: [Fair, Good, Very Good, Premium, Ideal]}).
+OrdinalFeature = (
+    str
+    | Annotated[
+        dict[str, Annotated[list[Label], Field(min_length=2)]], Field(min_length=1, max_length=1)
+    ]
+)
+
+
 class FeatureParams(_Section):
     numeric: list[str]
-    ordinal: list[str]
+    ordinal: list[OrdinalFeature]
     categorical: list[str]
     impute: Imputation
 
     @property
+    def ordinal_columns(self) -> list[str]:
+        return [entry if isinstance(entry, str) else next(iter(entry)) for entry in self.ordinal]
+
+    @property
+    def orders(self) -> dict[str, list[Label]]:
+        """Each ordinal column given with its codes' order, and that order."""
+        return {
+            name: order
+            for entry in self.ordinal
+            if isinstance(entry, dict)
+            for name, order in entry.items()
+        }
+
+    @property
+    def coded(self) -> list[str]:
+        """The columns whose values are codes, not quantities: categorical, and ordinal
+        with an order (the drift monitor compares their codes' shares)."""
+        return [*self.categorical, *self.orders]
+
+    @property
     def columns(self) -> list[str]:
-        return [*self.numeric, *self.ordinal, *self.categorical]
+        return [*self.numeric, *self.ordinal_columns, *self.categorical]
 
     @model_validator(mode="after")
     def _each_column_once(self) -> Self:
+        for name, order in self.orders.items():
+            repeated = sorted({str(code) for code in order if order.count(code) > 1})
+            if repeated:
+                raise ValueError(
+                    f"ordinal.{name}: codes listed more than once: {', '.join(repeated)}"
+                )
         if not self.columns:
             raise ValueError("numeric/ordinal/categorical: at least one column is required")
         repeated = sorted({c for c in self.columns if self.columns.count(c) > 1})

@@ -571,9 +571,11 @@ class _FittedTrees:
         is_categorical = np.zeros(width, bool)
         if estimator.is_categorical_ is not None:
             is_categorical = np.asarray(estimator.is_categorical_, bool)
-        # Its categorical columns must be the encoder's codes, 0..k-1 or NaN, nothing else.
+        # Its categorical columns must be encoders' codes, 0..k-1 or NaN, nothing else; an
+        # encoder's codes it does not take as categories are ranks (ordinal codes in their
+        # order), split as numbers.
         _require(
-            set(np.flatnonzero(is_categorical)) == set(preprocessing["codes_out"].tolist()),
+            set(np.flatnonzero(is_categorical)) <= set(preprocessing["codes_out"].tolist()),
             "the estimator's categorical columns are not the encoder's",
         )
         order = np.arange(width)

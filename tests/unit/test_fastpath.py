@@ -77,6 +77,7 @@ class Case:
     data: str  # "census" (the embedded source) or a scikit-learn loader's name
     task: str
     text: tuple[str, ...] = ()  # number columns cut into text categories, then categorical
+    ranked: tuple[str, ...] = ()  # of those, ordinal in their order (low, mid, high)
     holes: float = 0.0  # share of the training values made missing (codes become floats)
     estimator: dict[str, Any] = field(default_factory=lambda: {"max_iter": 30})
 
@@ -93,6 +94,7 @@ CASES = {
     "diabetes": Case("diabetes", "regression"),
     "diabetes, text categories": Case("diabetes", "regression", text=("bmi", "bp")),
     "wine, text categories": Case("wine", "multiclass", text=("alcohol", "hue")),
+    "wine, text ordinal": Case("wine", "multiclass", text=("alcohol", "hue"), ranked=("alcohol",)),
 }
 
 
@@ -118,8 +120,8 @@ def fitted(case: Case, params: Params, census: pd.DataFrame) -> tuple[Any, pd.Da
         features = params.features.model_copy(
             update={
                 "numeric": [c for c in frame.columns if c not in case.text],
-                "ordinal": [],
-                "categorical": list(case.text),
+                "ordinal": [{c: ["low", "mid", "high"]} for c in case.ranked],
+                "categorical": [c for c in case.text if c not in case.ranked],
             }
         )
     if case.holes:

@@ -14,15 +14,17 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
+from tests import datasets
 from tests.conftest import ROOT, Workspace, tool_environment, tree_digest
 
-from cauce import ExitCode
-from cauce.config import load_params
+from cauce import ConfigError, ExitCode
+from cauce.config import Params, load_params
 from cauce.layout import CONTRACT, EVALUATE_METRICS, PARAMS, PIPELINE, VALIDATION_REPORT
 from cauce.metrics import PRIMARY, TASKS, of_task
 from cauce.pipeline.draft import contract_text, draft
 from cauce.pipeline.evaluate import PLOTS, dvc_plots
 from cauce.pipeline.ingest import read_table
+from cauce.pipeline.train import build_pipeline
 from cauce.pipeline.validate import check, load_contract
 
 
@@ -257,6 +259,49 @@ def test_numbers_with_a_few_bad_values_are_named_and_the_user_chooses(repository
     assert "feature 'income': numeric:" in done.out
     assert params_of(repository)["data"]["missing_values"] == ["?"]
     assert_the_pipeline_accepts_it(repository, "messy.csv", "binary")
+
+
+def test_a_text_ordinal_takes_its_order_in_params(repository, cauce):
+    """Text codes moved to features.ordinal as the guide says: without their order, one
+    line naming the column and the list to write (validate runs this check, and init
+    after drafting); with it, the model ranks them; an order that is not the contract's
+    codes is named."""
+    wines = datasets.wines_described()
+    done = init(cauce, repository, wines.frame, "wines.csv", *wines.init_arguments)
+    assert done.code == ExitCode.OK, done.err
+    contract = load_contract(repository / CONTRACT)
+
+    def with_ordinal(entry) -> Params:
+        params = load_params(repository / PARAMS)
+        features = params.features.model_copy(
+            update={
+                "categorical": [c for c in params.features.categorical if c != "colour"],
+                "ordinal": [entry],
+            }
+        )
+        return params.model_copy(update={"features": features})
+
+    with pytest.raises(ConfigError) as caught:
+        contract.require(with_ordinal("colour"))
+    assert str(caught.value) == (
+        "params.yaml: features.ordinal: 'colour' holds text (data/contract.yaml: type string), "
+        "which has no order of its own: write it as `- colour: [deep, pale, ruby]`, its codes "
+        "from lowest to highest (listed here as the contract has them: put them in their order)"
+    )
+    with pytest.raises(ConfigError) as caught:
+        contract.require(with_ordinal({"colour": ["pale", "ruby", "dark"]}))
+    assert "features.ordinal.colour: the order ranks 'dark' and leaves out 'deep'" in str(
+        caught.value
+    )
+    ranked = with_ordinal({"colour": ["pale", "ruby", "deep"]})
+    contract.require(ranked)
+    pipeline = build_pipeline(ranked).fit(
+        wines.frame[ranked.features.columns], wines.frame["cultivar"]
+    )
+    encoded = pipeline[0].transform(wines.frame[ranked.features.columns])["colour"]
+    colours = wines.frame["colour"]
+    for rank, colour in enumerate(["pale", "ruby", "deep"]):
+        assert set(encoded[colours == colour]) == {rank}
 
 
 def test_a_boolean_target_is_binary_with_true_positive(repository, cauce, survey):

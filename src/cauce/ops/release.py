@@ -101,11 +101,16 @@ def model_inputs(rev: str | None) -> Inputs:
         schema={
             column: {"kind": kind, "rule": contract.get(column)}
             for kind in ("numeric", "ordinal", "categorical")
-            for column in features.get(kind, [])
+            for column in map(_column_name, features.get(kind, []))
         }
         | {"(the answer)": answer},
         model=produced.get(str(MODEL_DIR)),
     )
+
+
+def _column_name(entry: str | dict[str, Any]) -> str:
+    """A feature as params.yaml lists it: a name, or an ordinal {name: its codes' order}."""
+    return entry if isinstance(entry, str) else next(iter(entry))
 
 
 def classify(old: Inputs, new: Inputs) -> Change:

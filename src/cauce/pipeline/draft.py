@@ -18,7 +18,8 @@ The rules (docs/bring-your-own-data.md has them with their reasons):
   are missing; `max_null_share` the next step of `NULL_STEP` above the largest missing share.
 - the features: integer columns of at most `MAX_CODES` values and text of at most
   `MAX_CATEGORIES` are categorical, other numbers numeric; none is ordinal (whether codes
-  are ordered is not in the data: move a column to `ordinal` by hand). Excluded: the id,
+  are ordered is not in the data: move a column to `ordinal` by hand, text with its codes'
+  order, `- cut: [Fair, Good, Ideal]`). Excluded: the id,
   target and time columns, dates and booleans, a column of one value, text of more values
   (names, free text),
   an integer or text column with a different value in every row (an id), and a text

@@ -14,6 +14,7 @@ commit of a version is known from its tag; the fitting time goes to the stage lo
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import sklearn
@@ -59,19 +60,35 @@ from cauce.progress import phase
 def build_pipeline(params: Params) -> Pipeline:
     """Preprocessing and estimator as one Pipeline, shaped for the selected model."""
     features, train = params.features, params.train
-    ordered = [*features.numeric, *features.ordinal]
+    ranked = list(features.orders)  # ordinal codes: each becomes its rank in its order
+    ordered = [*features.numeric, *(c for c in features.ordinal_columns if c not in ranked)]
     impute_numeric = SimpleImputer(strategy=features.impute.numeric)
     impute_categorical = SimpleImputer(strategy=features.impute.categorical)
-    if train.model == "hist_gradient_boosting":
-        # Native categorical splits: categories become 0..k-1, unseen codes become missing.
-        encode = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan)
-        preprocess = ColumnTransformer(
-            [
-                ("ordered", impute_numeric, ordered),
-                ("categorical", make_pipeline(impute_categorical, encode), features.categorical),
-            ],
-            verbose_feature_names_out=False,
-        ).set_output(transform="pandas")
+    boosted = train.model == "hist_gradient_boosting"
+    # Unseen codes become missing, for the ranked and the categorical columns alike.
+    unseen = {"handle_unknown": "use_encoded_value", "unknown_value": np.nan}
+    steps: list[tuple[str, Any, list[str]]] = [
+        (
+            "ordered",
+            impute_numeric if boosted else make_pipeline(impute_numeric, StandardScaler()),
+            ordered,
+        )
+    ]
+    if ranked:  # only then: a model without them keeps the bytes it had
+        rank = OrdinalEncoder(categories=[features.orders[c] for c in ranked], **unseen)
+        scale = [] if boosted else [StandardScaler()]
+        steps.append(
+            ("ranked", make_pipeline(SimpleImputer(strategy="most_frequent"), rank, *scale), ranked)
+        )
+    if boosted:
+        # Native categorical splits: categories become 0..k-1; ranks are numbers to split.
+        encode = OrdinalEncoder(**unseen)
+        steps.append(
+            ("categorical", make_pipeline(impute_categorical, encode), features.categorical)
+        )
+        preprocess = ColumnTransformer(steps, verbose_feature_names_out=False).set_output(
+            transform="pandas"
+        )
         boosting = (
             HistGradientBoostingRegressor
             if params.data.task == "regression"
@@ -83,16 +100,11 @@ def build_pipeline(params: Params) -> Pipeline:
             **train.estimator_params(),
         )
     else:
-        preprocess = ColumnTransformer(
-            [
-                ("ordered", make_pipeline(impute_numeric, StandardScaler()), ordered),
-                (
-                    "categorical",
-                    make_pipeline(impute_categorical, OneHotEncoder(handle_unknown="ignore")),
-                    features.categorical,
-                ),
-            ]
+        one_hot = OneHotEncoder(handle_unknown="ignore")
+        steps.append(
+            ("categorical", make_pipeline(impute_categorical, one_hot), features.categorical)
         )
+        preprocess = ColumnTransformer(steps)
         linear = Ridge if train.model == "ridge" else LogisticRegression
         estimator = linear(random_state=params.data.seed, **train.estimator_params())
     return Pipeline([("preprocess", preprocess), ("estimator", estimator)])
@@ -102,7 +114,7 @@ def input_schema(params: Params, contract: Contract) -> list[SchemaColumn]:
     """What a caller must send: each feature's kind, type, and allowed codes or range."""
     kinds: dict[str, FeatureKind] = {
         **dict.fromkeys(params.features.numeric, "numeric"),
-        **dict.fromkeys(params.features.ordinal, "ordinal"),
+        **dict.fromkeys(params.features.ordinal_columns, "ordinal"),
         **dict.fromkeys(params.features.categorical, "categorical"),
     }
     return [
@@ -173,7 +185,7 @@ def run(params: Params) -> None:
             write_json(staging / MODEL_CARD.name, info)
             write_json(
                 staging / REFERENCE_PROFILE.name,
-                reference_profile(features, params.features.categorical),
+                reference_profile(features, params.features.coded),
             )
         log.writes(MODEL_DIR)
         remember_fit(model_sha256, log.timings["fit_seconds"])

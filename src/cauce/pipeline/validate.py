@@ -10,7 +10,7 @@ and the stage exits non-zero so that nothing downstream runs on bad data.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -54,6 +54,38 @@ class Contract(BaseModel):
                 f"{CONTRACT}: features {', '.join(unusable)}: a feature is a number or text; "
                 "store true/false as 0/1, and make a date a time column (data.year_column) "
                 "or add its parts (month, weekday) as columns"
+            )
+        for name in params.features.ordinal_columns:
+            self._require_order(name, params.features.orders.get(name))
+
+    def _require_order(self, name: str, order: list[Any] | None) -> None:
+        """An ordinal column of text comes with its codes' order, and that order ranks
+        exactly the codes the contract allows."""
+        rule = self.columns[name]
+        if order is None:
+            if rule.type != "string":
+                return  # numbers are their own order
+            codes = ", ".join(map(str, rule.allowed)) if rule.allowed else "…"
+            raise ConfigError(
+                f"params.yaml: features.ordinal: {name!r} holds text ({CONTRACT}: type "
+                f"string), which has no order of its own: write it as `- {name}: [{codes}]`, "
+                "its codes from lowest to highest (listed here as the contract has them: "
+                "put them in their order)"
+            )
+        if rule.allowed is None:
+            return
+        unknown = [code for code in order if code not in rule.allowed]
+        absent = [code for code in rule.allowed if code not in order]
+        if unknown or absent:
+            found = [
+                f"{words} {', '.join(map(repr, codes))}"
+                for words, codes in (("ranks", unknown), ("leaves out", absent))
+                if codes
+            ]
+            raise ConfigError(
+                f"params.yaml: features.ordinal.{name}: the order {' and '.join(found)}: "
+                f"it must rank exactly the codes {CONTRACT} allows for {name!r} "
+                f"({', '.join(map(repr, rule.allowed))})"
             )
 
 
