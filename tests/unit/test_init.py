@@ -304,6 +304,16 @@ def test_a_text_ordinal_takes_its_order_in_params(repository, cauce):
         assert set(encoded[colours == colour]) == {rank}
 
 
+def test_a_label_the_test_split_would_hold_few_of_is_a_warning(repository, cauce, survey):
+    rare = pd.concat([survey[survey["region"] != 5], survey[survey["region"] == 5].head(30)])
+    done = init(cauce, repository, rare, "rare.csv", "--target", "region")
+    assert done.code == ExitCode.OK, done.err
+    assert (
+        "warning: label 5: 30 rows, about 6 in the test split: its recall, and the metrics "
+        "averaged over labels, are noisy"
+    ) in done.out.splitlines()
+
+
 def test_a_boolean_target_is_binary_with_true_positive(repository, cauce, survey):
     survey.to_csv(repository / "survey.csv", index=False)
     done = cauce(repository, "init", "--source", "survey.csv", "--target", "member", "--force")
@@ -487,6 +497,26 @@ REFUSALS = {
         None,
         ExitCode.USAGE,
         "argument --task: invalid choice: 'ranking'",
+    ),
+    "a-label-of-two-rows": (
+        ["--target", "region"],
+        lambda frame: pd.concat([frame[frame["region"] != 5], frame[frame["region"] == 5].head(2)]),
+        ExitCode.DATA,
+        "bad.csv: column 'region' (--target): labels with too few rows to be measured: 5 (2); "
+        "with data.test_size 0.2 each label needs at least 5 rows",
+    ),
+    "a-label-of-one-row": (
+        ["--target", "region"],
+        lambda frame: pd.concat([frame[frame["region"] != 5], frame[frame["region"] == 5].head(1)]),
+        ExitCode.DATA,
+        "bad.csv: column 'region' (--target): labels with too few rows to be measured: 5 (1)",
+    ),
+    "four-rows-once-duplicates-go": (
+        ["--target", "bought"],
+        lambda frame: pd.concat([frame.sort_values("bought").iloc[[0, 1, -2, -1]]] * 25),
+        ExitCode.DATA,
+        "bad.csv: column 'bought' (--target): 4 labelled rows (after exact duplicates are "
+        "dropped): with data.test_size 0.2 a split holds fewer than 10",
     ),
     "no-feature-left": (
         ["--target", "bought"],

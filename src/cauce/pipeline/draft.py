@@ -61,6 +61,7 @@ from cauce.metrics import METRICS, PRIMARY, Task, of_task
 from cauce.params_file import in_dvc_form
 from cauce.pipeline.evaluate import dvc_plots
 from cauce.pipeline.ingest import read_table
+from cauce.pipeline.prepare import check_sizes
 from cauce.pipeline.validate import Contract, load_contract
 
 ValueType = Literal["boolean", "integer", "number", "string", "date"]
@@ -211,6 +212,11 @@ def draft(
 
     label = _column(frame, target, "--target", source)
     data = _target(label, task, positive_label, source, decisions)
+    where = f"{source}: column {target!r} (--target)"
+    for warning in check_sizes(
+        label.values, data.task != "regression", float(data.test_size), where
+    ):
+        decisions.append(f"warning: {warning}")
     rules[target] = _rule(label)
     notes[target] = "the target: rows without it are dropped"
 
