@@ -229,6 +229,9 @@ def describe_target(values: pd.Series, data: DataParams, where: str, threshold: 
     return Target(column=column, task=task, classes=[negative, positive], threshold=threshold)
 
 
+FINITE = "finite (no inf or -inf)"
+
+
 class ValueRule(_Record):
     """What a column's values may be: the contract declares it, the API and batch check it."""
 
@@ -301,6 +304,11 @@ class ValueRule(_Record):
                     wrong |= ~np.isnan(numbers) & (np.mod(numbers, 1) != 0)
         found.append((f"type {self.type}", wrong))
         judged = ~missing & ~wrong
+        if self.type == "number":
+            # inf and -inf are floats but not numbers a model can learn from or be sent.
+            infinite = judged & np.isinf(numbers)
+            found.append((FINITE, infinite))
+            judged &= ~infinite
         if self.allowed is not None:
             found.append(
                 (

@@ -304,6 +304,17 @@ def test_a_text_ordinal_takes_its_order_in_params(repository, cauce):
         assert set(encoded[colours == colour]) == {rank}
 
 
+def test_a_feature_with_infinite_values_is_left_out_naming_them(repository, cauce, survey):
+    infinite = survey.assign(income=survey["income"].where(~survey.index.isin([3, 8]), np.inf))
+    done = init(cauce, repository, infinite, "inf.parquet", "--target", "bought")
+    assert done.code == ExitCode.OK, done.err
+    assert (
+        "excluded 'income': numbers but for 2 infinite values (row 3, 8): the contract takes "
+        "finite numbers only (validate would stop on them); fix them in the file, or in a CSV "
+        "read them as missing with --missing inf"
+    ) in done.out.splitlines()
+
+
 def test_a_label_the_test_split_would_hold_few_of_is_a_warning(repository, cauce, survey):
     rare = pd.concat([survey[survey["region"] != 5], survey[survey["region"] == 5].head(30)])
     done = init(cauce, repository, rare, "rare.csv", "--target", "region")
@@ -497,6 +508,13 @@ REFUSALS = {
         None,
         ExitCode.USAGE,
         "argument --task: invalid choice: 'ranking'",
+    ),
+    "infinite-target": (
+        ["--target", "income"],
+        lambda frame: frame.assign(income=frame["income"].where(frame.index != 3, np.inf)),
+        ExitCode.DATA,
+        "bad.csv: column 'income' (--target) holds 1 infinite values (row 3): a target must be "
+        "a finite number: fix those rows or drop them",
     ),
     "a-label-of-two-rows": (
         ["--target", "region"],

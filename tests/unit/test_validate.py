@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 from tests.conftest import ROOT
 
+from cauce.artifact import ColumnRule, SchemaColumn
 from cauce.config import ConfigError
 from cauce.pipeline import validate
-from cauce.pipeline.validate import ContractError, check, load_contract
+from cauce.pipeline.validate import Contract, ContractError, check, load_contract
+from cauce.serving.batch import problems
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,19 @@ def test_a_wrong_type(good, contract):
     assert only_message(good, contract) == (
         "column 'AGEP' breaks rule 'type integer' in 1 row, e.g. row 5: 33.5"
     )
+
+
+def test_an_infinite_number_breaks_the_contract():
+    """inf is a float but no number a model can learn from: validate stops on it (train
+    would crash), as batch scoring quarantines its row."""
+    contract = Contract(max_null_share=0.1, columns={"x": ColumnRule(type="number")})
+    frame = pd.DataFrame({"x": [1.5, np.inf, 2.0, -np.inf]})
+    assert only_message(frame, contract) == (
+        "column 'x' breaks rule 'finite (no inf or -inf)' in 2 rows, e.g. row 1: inf, row 3: -inf"
+    )
+    schema = [SchemaColumn(name="x", kind="numeric", type="number")]
+    reasons = problems(frame, schema).tolist()
+    assert reasons == ["", "x: finite (no inf or -inf)", "", "x: finite (no inf or -inf)"]
 
 
 def test_text_where_numbers_belong(good, contract):

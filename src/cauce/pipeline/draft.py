@@ -342,6 +342,12 @@ def _target(
         raise DataError(f"{where} has no values")
     if label.type is None:
         raise DataError(f"{where} holds {_foreign(label)}: store the labels as 0/1 or words")
+    infinite = _infinite(label)
+    if not infinite.empty:
+        raise DataError(
+            f"{where} holds {len(infinite):,} infinite values ({_rows(infinite)}): a target "
+            "must be a finite number: fix those rows or drop them"
+        )
     task, why = (task, "--task") if task is not None else _infer_task(label)
     decisions.append(f"task: {task}: {why}")
     data = DataParams(
@@ -480,6 +486,13 @@ def _feature(column: _Column, rows: int) -> tuple[Kind | None, str]:
     odd = _not_numbers(column)
     if odd is not None:
         return None, _numbers_but_for(odd)
+    infinite = _infinite(column)
+    if not infinite.empty:
+        return None, (
+            f"numbers but for {len(infinite):,} infinite values ({_rows(infinite)}): the "
+            "contract takes finite numbers only (validate would stop on them); fix them in "
+            "the file, or in a CSV read them as missing with --missing inf"
+        )
     if distinct == 1:
         return None, f"a single value ({column.codes[0]!r}): it tells no row from another"
     if column.type != "number" and distinct == len(column.values) and distinct > MAX_CODES:
@@ -501,6 +514,19 @@ def _feature(column: _Column, rows: int) -> tuple[Kind | None, str]:
         return "categorical", f"{values} (over {MAX_CODES}: none listed){missing}"
     low, high = column.values.min(), column.values.max()  # to 6 digits: the contract has them all
     return "numeric", f"{values} from {low:.6g} to {high:.6g}{missing}"
+
+
+def _infinite(column: _Column) -> pd.Series:
+    """The values of a numeric column that are inf or -inf."""
+    if column.type not in ("integer", "number"):
+        return column.values.iloc[:0]
+    return column.values[np.isinf(column.values.astype("float64"))]
+
+
+def _rows(values: pd.Series, most: int = 3) -> str:
+    """Where `values` are: "row 4, 17, 80" (and how many more)."""
+    rows = ", ".join(map(str, values.index[:most]))
+    return f"row {rows}" + (f" and {len(values) - most:,} more" if len(values) > most else "")
 
 
 def _not_numbers(column: _Column) -> pd.Series | None:
