@@ -423,6 +423,12 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and np.isnan(value)
 
 
+def _is_code(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
 def _is_text(categories: np.ndarray) -> bool:
     return categories.dtype.kind in "OUT" and all(isinstance(c, str) for c in categories)
 
@@ -445,6 +451,7 @@ def _preprocessing(transformer: Any) -> dict[str, Any]:
     }
     fills: list[float] = []
     known_codes: list[np.ndarray] = []  # each categorical column's codes, text as 0..k-1
+    codes_of: list[np.ndarray] = []  # what the encoder makes of each of those
     text_in: list[int] = []
     text_categories: list[list[str]] = []
     for name, step, selected in transformer.transformers_:
@@ -478,14 +485,25 @@ def _preprocessing(transformer: Any) -> dict[str, Any]:
         _require(
             encoder.handle_unknown == "use_encoded_value"
             and _is_nan(encoder.unknown_value)
-            and _is_nan(encoder.encoded_missing_value)
-            and not getattr(encoder, "_infrequent_enabled", False),
+            and _is_nan(encoder.encoded_missing_value),
             f"{name}: an encoder that does not make unknown and missing codes NaN",
         )
-        for column, fill, known in zip(
-            source, imputer.statistics_, encoder.categories_, strict=True
+        # Past max_categories, the rarest categories share one code ("infrequent"): each
+        # category's code is then the encoder's own mapping, else its position.
+        grouped = getattr(encoder, "_default_to_infrequent_mappings", None)
+        if not getattr(encoder, "_infrequent_enabled", False) or grouped is None:
+            grouped = [None] * len(encoder.categories_)
+        for column, fill, known, mapping in zip(
+            source, imputer.statistics_, encoder.categories_, grouped, strict=True
         ):
-            _require(len(known) < CODES, f"{name}: more than {CODES - 1} categories")
+            code = np.arange(len(known)) if mapping is None else np.asarray(mapping, np.intp)
+            if known.dtype.kind == "O" and all(_is_code(c) for c in known):
+                # numeric codes imputed beside text columns come back as Python objects
+                known = known.astype(np.float64)
+            _require(
+                len(code) == len(known) and code.max(initial=0) < CODES - 1,
+                f"{name}: more than {CODES - 1} codes",
+            )
             if _is_text(known):
                 # unicode arrays drop a trailing NUL: such a category would not come back
                 _require(
@@ -506,12 +524,13 @@ def _preprocessing(transformer: Any) -> dict[str, Any]:
                 )
             fills.append(fill)
             known_codes.append(known.astype(np.intp))
+            codes_of.append(code)
         parts["codes_in"] += source
         parts["codes_out"] += into
     unknown = max((int(c.max()) for c in known_codes), default=0) + 1
     lookup = np.full((len(known_codes), unknown + 1), np.nan)
-    for row, known in enumerate(known_codes):
-        lookup[row, known] = np.arange(len(known), dtype=np.float64)
+    for row, (known, code) in enumerate(zip(known_codes, codes_of, strict=True)):
+        lookup[row, known] = code
     arrays = {
         name: np.asarray(values, np.float64 if name.endswith("fill") else np.intp)
         for name, values in parts.items()

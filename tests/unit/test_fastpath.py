@@ -343,3 +343,33 @@ def test_a_fast_model_file_for_another_model_or_broken_is_refused(fast, tmp_path
     truncated.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(FastModelFileError, match="not a fast-model file"):
         FastModel.load(truncated, SHA)
+
+
+def test_a_categorical_of_more_codes_than_the_trees_take_is_grouped_and_served_fast(
+    params, source_2015
+):
+    """An id-like text column listed under features.categorical by hand (init's advice for
+    text of many values): beyond 255 codes the trees would refuse it; the 254 most frequent
+    keep their own code, the rest share one, and the fast form agrees with scikit-learn."""
+    rows = source_2015.head(3000).assign(
+        household=lambda frame: "h" + (frame["id"] % 700).astype(str)
+    )
+    features = params.features.model_copy(
+        update={"categorical": [*params.features.categorical, "household"]}
+    )
+    boosting = params.train.hist_gradient_boosting.model_copy(update={"max_iter": 20})
+    model_params = params.model_copy(
+        update={
+            "features": features,
+            "train": params.train.model_copy(update={"hist_gradient_boosting": boosting}),
+        }
+    )
+    frame = rows[features.columns]
+    pipeline = build_pipeline(model_params).fit(frame, rows[params.data.target])
+    categorical = pipeline[0].named_transformers_["categorical"]
+    assert len(categorical[-1].categories_[-1]) == 700
+    assert categorical.transform(frame[features.categorical])["household"].max() == 254
+    fast = FastModel.derive(pipeline, SHA)
+    assert fast is not None
+    assert fast_gap(fast, pipeline, frame) <= BOUND
+    assert fast_gap(fast, pipeline, odd_rows(frame, seed=3)) <= BOUND

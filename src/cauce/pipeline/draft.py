@@ -503,7 +503,8 @@ def _feature(column: _Column, rows: int) -> tuple[Kind | None, str]:
     if column.type == "string" and distinct > MAX_CATEGORIES:
         return None, (
             f"text of {distinct:,} values, more than {MAX_CATEGORIES}: names or free text "
-            "(list it under features.categorical to use it)"
+            "(list it under features.categorical to use it: past 255 codes, the 254 most "
+            "frequent keep their own and the rest share one)"
         )
     missing = column.missing_note(rows)
     words = {"integer": "whole numbers", "number": "numbers", "string": "text values"}

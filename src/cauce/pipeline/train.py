@@ -56,6 +56,8 @@ from cauce.pipeline.validate import Contract, load_contract
 from cauce.profile import reference_profile
 from cauce.progress import phase
 
+MAX_TREE_CATEGORIES = 255  # HistGradientBoosting's max_bins, its limit on a column's codes
+
 
 def build_pipeline(params: Params) -> Pipeline:
     """Preprocessing and estimator as one Pipeline, shaped for the selected model."""
@@ -82,7 +84,9 @@ def build_pipeline(params: Params) -> Pipeline:
         )
     if boosted:
         # Native categorical splits: categories become 0..k-1; ranks are numbers to split.
-        encode = OrdinalEncoder(**unseen)
+        # The trees take at most 255 categories a column: past that, the 254 most frequent
+        # keep their own code and the rest share one (an id or a ZIP code listed by hand).
+        encode = OrdinalEncoder(max_categories=MAX_TREE_CATEGORIES, **unseen)
         steps.append(
             ("categorical", make_pipeline(impute_categorical, encode), features.categorical)
         )
