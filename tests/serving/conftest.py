@@ -74,13 +74,21 @@ def packaged_model(tmp_path_factory, params, source_2015) -> Path:
 
 
 @pytest.fixture(scope="package")
+def served_log(served_url, tmp_path_factory) -> Path:  # noqa: ARG001 - its server first
+    """What the server of `served_url` logged (a file beside it)."""
+    return tmp_path_factory.getbasetemp() / "served-log" / "serve.log"
+
+
+@pytest.fixture(scope="package")
 def served_url(packaged_model, tmp_path_factory) -> Iterator[str]:
-    """`cauce serve --model-dir` on 127.0.0.1, ready; its base URL. The log goes to a file:
-    a pipe nobody reads would stall the server once uvicorn's access log fills it."""
+    """`cauce serve --model-dir` on 127.0.0.1, ready; its base URL. The log goes to a file
+    (served_log): a pipe nobody reads would stall the server once uvicorn's access log
+    fills it."""
     home = tmp_path_factory.mktemp("served")
     port = free_port()
     command = ["cauce", "serve", "--model-dir", str(packaged_model), "--port", str(port)]
-    log_file = home / "serve.log"
+    log_file = tmp_path_factory.getbasetemp() / "served-log" / "serve.log"
+    log_file.parent.mkdir()
     with log_file.open("w") as log:
         server = subprocess.Popen(
             command, cwd=ROOT, env=tool_environment(home), stdout=log, stderr=subprocess.STDOUT

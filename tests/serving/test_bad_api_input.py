@@ -6,6 +6,8 @@ healthy and a valid record scores exactly what it scored before (no state was sp
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -237,3 +239,35 @@ def test_null_for_a_nullable_field_is_scored_not_refused(api, model, record, bas
     assert answer.status_code == 200, answer.text
     assert 0 <= answer.json()["predictions"][0]["probability"] <= 1
     still_sound(api, record, baseline)
+
+
+def errors_counted(client: httpx.Client, reason: str) -> float:
+    """The server's cauce_errors_total for `reason` (0 before the first)."""
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f'cauce_errors_total{{reason="{reason}"}} '):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_clients_gone_mid_body_are_counted_and_logged_a_line_each(api, served_url, served_log):
+    """Five clients that send half a body and hang up: /metrics counts them, the log has
+    one line each and no traceback, and the server answers the next request."""
+    before, logged = errors_counted(api, "client_disconnected"), served_log.read_text()
+    address = httpx.URL(served_url)
+    head = (
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n"
+    )
+    for _ in range(5):
+        with socket.create_connection((address.host, address.port)) as connection:
+            connection.sendall(head + b'[{"AGEP": 4')
+    deadline = time.monotonic() + 10
+    while errors_counted(api, "client_disconnected") < before + 5:
+        assert time.monotonic() < deadline, "the disconnects were never counted"
+        time.sleep(0.05)
+    assert errors_counted(api, "client_disconnected") == before + 5
+    new = served_log.read_text().removeprefix(logged)
+    assert "Traceback" not in new
+    lines = [line for line in new.splitlines() if "the client left" in line]
+    assert lines == ["/v1/predict: the client left after 11 bytes of its body"] * 5
+    assert api.get("/ready").status_code == 200

@@ -34,6 +34,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.requests import ClientDisconnect
 
 from cauce.artifact import Target
 from cauce.config import ServeParams
@@ -150,12 +151,19 @@ def create_app(served: ServedModel, limits: ServeParams) -> FastAPI:
             errors.labels("body_too_large").inc()
             return _reject(413, too_large)
         chunks, size = [], 0
-        async for chunk in request.stream():  # a chunked body is counted as it arrives
-            size += len(chunk)
-            if size > limits.max_body_bytes:
-                errors.labels("body_too_large").inc()
-                return _reject(413, too_large)
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():  # a chunked body is counted as it arrives
+                size += len(chunk)
+                if size > limits.max_body_bytes:
+                    errors.labels("body_too_large").inc()
+                    return _reject(413, too_large)
+                chunks.append(chunk)
+        except ClientDisconnect:
+            # A client gone before its whole body arrived (a timeout, a crash): nobody is
+            # left to answer, so it is counted and told in one line, not a traceback.
+            errors.labels("client_disconnected").inc()
+            log.warning("/v1/predict: the client left after %s bytes of its body", f"{size:,}")
+            return Response(status_code=499)  # "client closed request", as nginx logs it
         try:
             scored = scorer.answer(state["model"], b"".join(chunks))
         except RefusedError as refused:
