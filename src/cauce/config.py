@@ -215,6 +215,10 @@ class GateParams(_Section):
     confidence: Fraction = 0.95
     resamples: PositiveInt = 1000
     seed: int = 0
+    # A reviewer's acceptance of a pull request that changes the task or the target, whose
+    # numbers cannot be compared with the base's: this checkout's "task target", e.g.
+    # "multiclass cultivar" (the gate names it; a later change needs its own).
+    accept_task_change: str | None = None
 
     @model_validator(mode="after")
     def _bounds_follow_direction(self) -> Self:

@@ -7,7 +7,7 @@ import pytest
 
 from cauce.config import GateParams
 from cauce.intervals import Scores
-from cauce.ops.gate import Evidence, decide, failures, verdict, worsening
+from cauce.ops.gate import Evidence, decide, failures, task_change, verdict, worsening
 
 POLICY = GateParams.model_validate(
     {
@@ -343,3 +343,56 @@ def test_a_passing_verdict_names_a_check_it_could_not_judge():
         "Gate passed: all 4 checks hold; not judged (too few rows of one class): "
         "roc_auc SEX=1 vs main."
     )
+
+
+def test_a_base_of_another_task_is_not_compared_and_asks_a_reviewer():
+    """A multiclass fork against the census main: no number is compared (log loss 0.37 →
+    2.30 would fail, a regression's zero checks would pass); the gate fails until a
+    reviewer accepts the change in params.yaml, and then says it was accepted."""
+    found = evidence(metrics={"log_loss": 2.3})
+    found.incomparable = {"base": "the task changed from binary (employed) to multiclass (y)"}
+    found.task = "multiclass y"
+    checks = decide(POLICY, found)
+    assert next((c.rule, c.passed) for c in failures(checks)) == ("comparable", False)
+    assert failures(checks)[0].message == (
+        "not comparable with main: the task changed from binary (employed) to multiclass (y), "
+        "so its numbers say nothing of this model: a reviewer who accepts the change sets "
+        "gate.accept_task_change: multiclass y in params.yaml"
+    )
+    accepted = POLICY.model_copy(update={"accept_task_change": "multiclass y"})
+    checks = decide(accepted, found)
+    comparable = [c for c in checks if c.rule == "comparable"]
+    assert [c.passed for c in comparable] == [True]
+    elsewhere = POLICY.model_copy(update={"accept_task_change": "regression z"})
+    assert not next(c for c in decide(elsewhere, found) if c.rule == "comparable").passed
+
+
+def test_a_gate_that_checked_nothing_does_not_pass():
+    policy = GateParams.model_validate(
+        {
+            "metrics": {"rmse": {"max_regression": 0.5}},
+            "groups": {"metric": "rmse", "max_regression": 1.0, "min_rows": 200},
+        }
+    )
+    checks = decide(policy, evidence(metrics={"rmse": 3.1}, base={"roc_auc": 0.9}))
+    assert verdict(checks) == (
+        "Gate failed (1 of 1 checks): no check ran: none of gate.metrics (rmse) has a min or "
+        "max, or a base or production model reporting it to compare with; give one a floor "
+        "or ceiling."
+    )
+
+
+def test_the_task_change_is_read_from_the_bases_params(params):
+    census = {"data": {"task": "binary", "target": "employed"}}
+    assert task_change(census, params) is None
+    wines = params.model_copy(
+        update={
+            "data": params.data.model_copy(
+                update={"task": "multiclass", "target": "cultivar", "positive_label": None}
+            )
+        }
+    )
+    assert task_change(census, wines) == (
+        "the task changed from binary (employed) to multiclass (cultivar)"
+    )
+    assert task_change(None, wines) is None  # a base without params.yaml: nothing to tell

@@ -35,6 +35,7 @@ from cauce.layout import (
     MODEL_CARD,
     MODEL_DIR,
     MODEL_FILE,
+    PARAMS,
     REPRODUCTION,
     TEST_SPLIT,
 )
@@ -64,6 +65,9 @@ class Evidence:
     deltas: dict[str, dict[str, Interval]] = field(default_factory=dict)
     confidence: float | None = None
     base_model_sha256: str | None = None  # the base's model file, where it was scored
+    # {BASE or PRODUCTION: how its task or target differs}: its numbers are not compared.
+    incomparable: dict[str, str] = field(default_factory=dict)
+    task: str = ""  # this checkout's "task target", what a reviewer's acceptance names
 
 
 # The comparisons of Evidence.deltas.
@@ -71,7 +75,7 @@ BASE, PRODUCTION = "base", "production"
 
 
 # Checks of this model on its own, reported before comparisons with others.
-BOUNDS = ("reproduced", "present", "min", "max")
+BOUNDS = ("comparable", "judged", "reproduced", "present", "min", "max")
 # Differences smaller than this are float arithmetic, not a change (0.905 - 0.9 > 0.005).
 FLOAT_NOISE = 1e-9
 
@@ -118,7 +122,16 @@ def _gather(base: str, params: Params, champion: bool) -> Evidence:
         groups=revisions.read_json(GROUP_METRICS) or {},
         base_metrics=revisions.read_json(EVALUATE_METRICS, base),
         base_groups=revisions.read_json(GROUP_METRICS, base),
+        task=f"{params.data.task} {params.data.target}",
     )
+    changed = task_change(revisions.read_yaml(PARAMS, base), params)
+    if evidence.base_metrics is not None and changed is not None:
+        evidence.incomparable[BASE] = changed  # its numbers are of another question
+        evidence.base_metrics = evidence.base_groups = None
+        evidence.notes.append(
+            f"Not comparable with {base}: {changed}. Its numbers are left out; the gate asks "
+            "a reviewer to accept the change (gate.accept_task_change)."
+        )
     found = revisions.read_json(REPRODUCTION)
     if found is not None and found.get("commit") == revisions.resolve("HEAD"):
         evidence.reproduction = found
@@ -142,6 +155,11 @@ def _gather(base: str, params: Params, champion: bool) -> Evidence:
             evidence.champion = version
             try:
                 others[PRODUCTION] = _score_production(evidence, params, rows, version)
+            except IncomparableError as error:
+                evidence.incomparable[PRODUCTION] = error.change
+                evidence.notes.append(
+                    f"Not comparable with the production model {version}: {error.change}."
+                )
             except (CauceError, OSError, ValueError) as error:
                 evidence.notes.append(
                     f"The production model {version} could not be scored on this PR's test "
@@ -186,6 +204,34 @@ class UnpairedError(CauceError):
     measured on rows it never trained on, or would not mean the same thing."""
 
 
+class IncomparableError(UnpairedError):
+    """Another model answers another question (another task or target): neither its
+    scores nor its metrics say anything of this checkout's model."""
+
+    def __init__(self, change: str) -> None:
+        super().__init__(change)
+        self.change = change
+
+
+def task_change(base_params: Any, params: Params) -> str | None:
+    """How the base's task or target differs from this checkout's, from the base's
+    params.yaml ("the task changed from binary (employed) to multiclass (cultivar)");
+    None when they agree or the base has no params to tell."""
+    data = base_params.get("data") if isinstance(base_params, dict) else None
+    if not isinstance(data, dict) or "target" not in data:
+        return None
+    return _changed(
+        data.get("task", "binary"), data["target"], params.data.task, params.data.target
+    )
+
+
+def _changed(task: str, target: str, new_task: str, new_target: str) -> str | None:
+    if (task, target) == (new_task, new_target):
+        return None
+    what = "task" if task != new_task else "target"
+    return f"the {what} changed from {task} ({target}) to {new_task} ({new_target})"
+
+
 TEMPORARY = "<temporary folder>"
 
 
@@ -217,6 +263,9 @@ def _scores(model_dir: Path, rows: ScoredRows) -> tuple[Scores, str | None]:
 
     info = ModelInfo.read(model_dir / MODEL_CARD.name)
     theirs, mine = info.target, rows.target
+    change = _changed(theirs.task, theirs.column, mine.task, mine.column)
+    if change is not None:
+        raise IncomparableError(change)
     if (theirs.column, theirs.task, theirs.classes) != (mine.column, mine.task, mine.classes):
         raise UnpairedError(
             f"its model predicts {theirs.column!r} ({theirs.task}, {theirs.classes}), this "
@@ -458,6 +507,8 @@ def regression(
 def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
     """Every check the policy asks for, passed or not."""
     checks: list[Check] = []
+    for name, change in evidence.incomparable.items():
+        checks.append(_comparable(gate, evidence, name, change))
     if evidence.reproduction is not None:
         checks.append(_reproduced(evidence.reproduction))
     comparisons = [
@@ -525,7 +576,32 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
                 key = f"{metric} {column}={group}"
                 deltas = evidence.deltas.get(name)
                 checks.append(regression(metric, key, against, old, new, allowed, deltas))
+    if not checks:
+        # A gate that checked nothing has not passed anything.
+        names = ", ".join(gate.metrics)
+        message = (
+            f"no check ran: none of gate.metrics ({names}) has a min or max, or a base or "
+            "production model reporting it to compare with; give one a floor or ceiling"
+        )
+        checks.append(Check("judged", "gate.metrics", None, None, False, message))
     return checks
+
+
+def _comparable(gate: GateParams, evidence: Evidence, name: str, change: str) -> Check:
+    """The check of a comparison that cannot be made: a reviewer's acceptance, or none."""
+    against = evidence.base if name == BASE else f"production {evidence.champion}"
+    said = f"not comparable with {against}: {change}"
+    if gate.accept_task_change == evidence.task:
+        return Check("comparable", "task", None, None, True, f"{said}; accepted in params.yaml")
+    return Check(
+        "comparable",
+        "task",
+        None,
+        None,
+        False,
+        f"{said}, so its numbers say nothing of this model: a reviewer who accepts the "
+        f"change sets gate.accept_task_change: {evidence.task} in params.yaml",
+    )
 
 
 def _reproduced(found: dict[str, Any]) -> Check:
@@ -549,7 +625,8 @@ def verdict(checks: list[Check]) -> str:
     """One sentence: passed or failed, and why."""
     failed = failures(checks)
     if not failed:
-        return f"Gate passed: all {len(checks)} checks hold{let_through(checks)}."
+        accepted = "".join(f"; {c.message}" for c in checks if c.rule == "comparable")
+        return f"Gate passed: all {len(checks)} checks hold{accepted}{let_through(checks)}."
     reasons = "; ".join(c.message for c in failed[:3])
     more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
     return f"Gate failed ({len(failed)} of {len(checks)} checks): {reasons}{more}."
