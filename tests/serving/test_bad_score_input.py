@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from cauce import ExitCode
 from tests.conftest import tree_digest
@@ -153,3 +154,29 @@ def test_an_output_that_would_replace_the_input_is_refused_before_anything_is_re
         assert f"--output {output}: " in result.err, (case, result.err)
         assert "would replace the data being scored" in result.err, (case, result.err)
         assert tree_digest(scored_checkout) == before, case
+
+
+def test_without_an_id_column_each_prediction_carries_its_row_number(scored_checkout, rows, cauce):
+    """data.id_column null (what init drafts for data without one): the local engine
+    numbers the rows from 0 in the input's order and says so; Dask, whose partitions have
+    no row numbers, refuses naming the two ways on."""
+    params = yaml.safe_load((scored_checkout / "params.yaml").read_text(encoding="utf-8"))
+    params["data"]["id_column"] = None
+    (scored_checkout / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    rows.drop(columns="id").to_parquet(scored_checkout / "no-id.parquet")
+    result = cauce(
+        scored_checkout, "score", "--input", "no-id.parquet", "--output", "numbered.parquet", *MODEL
+    )
+    assert result.code == ExitCode.OK, result.err
+    assert result.out.strip().endswith(
+        "wrote numbered.parquet; no id column (data.id_column is null): 'row' is each row's "
+        "number in the input, from 0"
+    )
+    scored = pd.read_parquet(scored_checkout / "numbered.parquet")
+    assert scored["row"].tolist() == list(range(len(rows)))
+    dask = cauce(
+        scored_checkout, "score", "--input", "no-id.parquet", "--output", "d", *MODEL,
+        "--engine", "dask",
+    )  # fmt: skip
+    assert dask.code == ExitCode.USAGE
+    assert "--engine dask joins each prediction back by data.id_column, which is null" in dask.err

@@ -315,6 +315,17 @@ def test_a_feature_with_infinite_values_is_left_out_naming_them(repository, cauc
     ) in done.out.splitlines()
 
 
+def test_a_unique_never_missing_column_is_declared_the_id_saying_so(repository, cauce):
+    wines = datasets.wines_described()
+    done = init(cauce, repository, wines.frame, "wines.csv", "--target", "cultivar")
+    assert done.code == ExitCode.OK, done.err
+    assert (
+        "id column: 'id' (found): unique, never missing; not a feature; --id names another"
+    ) in done.out.splitlines()
+    assert params_of(repository)["data"]["id_column"] == "id"
+    assert load_contract(repository / CONTRACT).columns["id"].unique
+
+
 def test_a_label_the_test_split_would_hold_few_of_is_a_warning(repository, cauce, survey):
     rare = pd.concat([survey[survey["region"] != 5], survey[survey["region"] == 5].head(30)])
     done = init(cauce, repository, rare, "rare.csv", "--target", "region")

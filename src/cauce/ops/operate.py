@@ -60,12 +60,6 @@ def score(
 
     location = input or params.data.source
     batch.refuse_overwriting(location, output)
-    if params.data.id_column is None:
-        raise UsageError(
-            "cauce score writes each prediction beside its row's id, and data.id_column is "
-            "null: set it to a column that names each row (unique), so the predictions can "
-            "be joined back"
-        )
     if scheduler is not None and engine != "dask":
         raise UsageError("--scheduler is for --engine dask")
     if sum(option is not None for option in (stage, version, model_dir)) > 1:

@@ -220,14 +220,20 @@ def draft(
     rules[target] = _rule(label)
     notes[target] = "the target: rows without it are dropped"
 
+    found = None if id_column else _found_id(frame, [target, year_column])
+    id_column = id_column or found
     identifier = _column(frame, id_column, "--id", source) if id_column else None
     if identifier is None:
-        decisions.append("id column: none (--id COLUMN names one)")
+        decisions.append(
+            "id column: none (--id COLUMN names one): cauce score numbers the rows instead"
+        )
     else:
         rules[identifier.name] = _id_rule(identifier, source)
         notes[identifier.name] = "the id column"
+        how = "found" if found else "--id"
         decisions.append(
-            f"id column: {identifier.name!r} (--id): unique, never missing; not a feature"
+            f"id column: {identifier.name!r} ({how}): unique, never missing; not a feature"
+            + ("; --id names another" if found else "")
         )
 
     time = _column(frame, year_column, "--time", source) if year_column else None
@@ -416,6 +422,22 @@ def _positive_label(label: _Column, task: Task, text: str | None, where: str) ->
         raise UsageError(
             f"--positive-label {text!r}: {where} holds numbers; its labels are {_listed(codes)}"
         ) from None
+
+
+def _found_id(frame: pd.DataFrame, special: list[str | None]) -> str | None:
+    """The first column that names its rows as an id does (whole numbers or text, a
+    different value in every row, never missing), when --id named none."""
+    for name in map(str, frame.columns):
+        if name in special:
+            continue
+        column = _Column.of(frame[name])
+        if (
+            column.type in ("integer", "string")
+            and column.missing == 0
+            and column.distinct == len(frame) > MAX_CODES
+        ):
+            return name
+    return None
 
 
 def _id_rule(column: _Column, source: str) -> ColumnRule:

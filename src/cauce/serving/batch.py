@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 BATCH_ROWS = 65_536
 REASON = "quarantine_reason"
+# Without data.id_column, a prediction is joined back by its row's number in the input
+# (from 0, files in their natural order), written in this column.
+ROW = "row"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Summary:
     output: str
     quarantine: str
     model_version: str
+    id_column: str  # ROW: the rows were numbered, the data having no id column
     rows_read: int
     scored: int
     quarantined: int
@@ -163,11 +167,12 @@ class Model:
     schema: list[SchemaColumn]
     target: Target
     version: str
-    id_column: str
+    id_column: str  # ROW when numbered
     sha256: str  # the model file's, from model.json: names it on a shared Dask scheduler
+    numbered: bool = False  # no id column in the data: each row's number is its id
 
     @classmethod
-    def from_directory(cls, directory: Path, version: str, id_column: str) -> Model:
+    def from_directory(cls, directory: Path, version: str, id_column: str | None) -> Model:
         from cauce.serving.served import ServedModel
 
         served = ServedModel.from_directory(directory, version)
@@ -178,14 +183,19 @@ class Model:
             info.input_schema,
             info.target,
             version,
-            id_column,
+            id_column or ROW,
             str(info.model_sha256),
+            numbered=id_column is None,
         )
 
     @property
     def columns(self) -> list[str]:
-        """The input columns scoring reads: the id, then the model's features."""
-        return [self.id_column, *(column.name for column in self.schema)]
+        """The input columns scoring reads: the id (unless numbered), then the features."""
+        return [*([] if self.numbered else [self.id_column]), *self.features]
+
+    @property
+    def features(self) -> list[str]:
+        return [column.name for column in self.schema]
 
     def unscored(self, rows: int) -> np.ndarray:
         """A prediction of `rows` missing values, shaped as the model's task answers."""
@@ -238,23 +248,29 @@ def split(judged: Any, model: Model) -> tuple[Any, Any]:
     """The predictions and the quarantined rows of a judged pandas or Dask frame."""
     scored = judged[REASON] == ""
     predictions = judged[scored][[model.id_column, *model.answers, "model_version"]]
-    return predictions, judged[~scored][[*model.columns, REASON]]
+    return predictions, judged[~scored][[model.id_column, *model.features, REASON]]
 
 
 def run(
     directory: Path,
     location: str,
     output: Path,
-    id_column: str,
+    id_column: str | None,
     version: str,
     batch_rows: int = BATCH_ROWS,
 ) -> Summary:
-    """Score `location` with the model in `directory` on this machine, batch by batch."""
+    """Score `location` with the model in `directory` on this machine, batch by batch;
+    without `id_column`, each row's number in the input is its id (ROW)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     model = Model.from_directory(directory, version, id_column)
     source = dataset(location, model)
+    if model.numbered and ROW in source.schema.names:
+        raise UsageError(
+            f"--input {location} has a column {ROW!r}, where cauce score would number the "
+            "rows (data.id_column is null): set data.id_column to the column that names them"
+        )
     started = time.perf_counter()
     quarantine, _ = outputs(output)
     _refuse_other_kind(directory=False, paths=(output, quarantine))
@@ -281,7 +297,10 @@ def run(
                 use_threads=False,
             )
             for batch in batches:
-                predictions, bad = split(judge(batch.to_pandas(), model), model)
+                frame = batch.to_pandas()
+                if model.numbered:
+                    frame.insert(0, ROW, np.arange(read, read + len(frame)))
+                predictions, bad = split(judge(frame, model), model)
                 write(predictions, staged)
                 if len(bad):
                     write(bad, staged_quarantine)
@@ -308,7 +327,7 @@ def run_dask(
     directory: Path,
     location: str,
     output: Path,
-    id_column: str,
+    id_column: str | None,
     version: str,
     scheduler: str | None = None,
 ) -> Summary:
@@ -320,6 +339,12 @@ def run_dask(
     except ImportError:
         raise UsageError("--engine dask needs the dask extra: uv sync --extra dask") from None
 
+    if id_column is None:
+        raise UsageError(
+            "--engine dask joins each prediction back by data.id_column, which is null (its "
+            "partitions have no row numbers): set data.id_column, or use the local engine, "
+            "which numbers the rows"
+        )
     model = Model.from_directory(directory, version, id_column)
     quarantine, _ = outputs(output)
     _refuse_other_kind(directory=True, paths=(output, quarantine))
@@ -457,6 +482,7 @@ def _summarise(
         str(output),
         str(quarantine) if set_aside else "",
         model.version,
+        model.id_column,
         read,
         read - set_aside,
         set_aside,
@@ -480,8 +506,12 @@ def describe(summary: Summary) -> str:
     aside = f", {summary.quarantined:,} quarantined ({summary.quarantine})" * bool(
         summary.quarantined
     )
+    numbered = (
+        f"; no id column (data.id_column is null): {ROW!r} is each row's number in the input, "
+        "from 0"
+    ) * (summary.id_column == ROW)
     return (
         f"score: {summary.rows_read:,} rows read, {summary.scored:,} scored with "
         f"model {summary.model_version}{aside} in {summary.seconds:.1f} s "
-        f"({summary.rows_per_second:,.0f} rows/s); wrote {summary.output}"
+        f"({summary.rows_per_second:,.0f} rows/s); wrote {summary.output}{numbered}"
     )
