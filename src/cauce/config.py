@@ -48,11 +48,33 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+Separator = Literal[",", ";", "\t", "|"]
+SEPARATORS: tuple[str, ...] = get_args(Separator)
+DecimalMark = Literal[".", ","]
+DECIMAL_MARKS: tuple[str, ...] = get_args(DecimalMark)
+
+
+class CsvFormat(_Section):
+    """How a CSV source is written (cauce init detects it): the field separator, the
+    decimal mark and the text encoding."""
+
+    sep: Separator = ","
+    decimal: DecimalMark = "."
+    encoding: str = Field(default="utf-8", min_length=1)
+
+    @model_validator(mode="after")
+    def _decimal_is_not_the_separator(self) -> Self:
+        if self.sep == self.decimal:
+            raise ValueError(f"decimal = {self.decimal!r}: the separator too; one must differ")
+        return self
+
+
 class DataParams(_Section):
     source: str = Field(min_length=1)
     # Text that stands for a missing value in the source (e.g. "?", "n/a"), besides an
     # empty field and pandas' usual markers ("NA", "NaN", "null", …).
     missing_values: list[str] = Field(default_factory=list)
+    csv: CsvFormat = Field(default_factory=CsvFormat)
     task: Task = "binary"
     target: str
     # binary: the label the model's probability is for; may be left out when the labels

@@ -70,7 +70,10 @@ UNREADABLE: dict[str, tuple[Callable[[Path], str], str]] = {
         "text.parquet: cannot be read as Parquet",
     ),
     "truncated-parquet": (truncated, "cut.parquet: cannot be read as Parquet"),
-    "csv-not-text": (file_of("binary.csv", bytes(range(128, 256)) * 8), "cannot be read as CSV"),
+    "csv-not-text": (
+        file_of("binary.csv", bytes(range(128, 256)) * 8),
+        "binary.csv: not utf-8 text (it holds byte 0x80): set data.csv.encoding",
+    ),
 }
 
 

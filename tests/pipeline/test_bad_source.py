@@ -49,7 +49,7 @@ SOURCES: dict[str, tuple[str, Callable[[pd.DataFrame], bytes | None], int, str]]
         "binary.csv",
         lambda _: bytes(range(128, 256)) * 8,
         ExitCode.DATA,
-        "cannot be read as CSV",
+        "binary.csv: not utf-8 text (it holds byte 0x80): set data.csv.encoding",
     ),
     "no-year-column": (
         "no-year.parquet",

@@ -37,8 +37,9 @@ def test_the_repository_params_load(params):
         (
             "  seed: 42",
             "  seed: 42\n  colour: red",
-            "data.colour: unknown key; allowed here: source, missing_values, task, target, "
-            "positive_label, id_column, year_column, train_years, test_size, seed, max_rows",
+            "data.colour: unknown key; allowed here: source, missing_values, csv, task, "
+            "target, positive_label, id_column, year_column, train_years, test_size, seed, "
+            "max_rows",
         ),
         ("test_size: 0.2", "test_size: 1.5", "data.test_size = 1.5: input should be less than 1"),
         ("seed: 42", "seed: '42'", "data.seed = '42': input should be a valid integer"),

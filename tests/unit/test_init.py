@@ -17,7 +17,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_
 from tests import datasets
 from tests.conftest import ROOT, Workspace, tool_environment, tree_digest
 
-from cauce import ConfigError, ExitCode
+from cauce import ConfigError, DataError, ExitCode
 from cauce.config import Params, load_params
 from cauce.layout import CONTRACT, EVALUATE_METRICS, PARAMS, PIPELINE, VALIDATION_REPORT
 from cauce.metrics import PRIMARY, TASKS, of_task
@@ -92,7 +92,7 @@ def assert_the_pipeline_accepts_it(repository, file: str, task: str) -> None:
     assert params.data.task == task
     contract = load_contract(repository / CONTRACT)
     contract.require(params)
-    read = read_table(str(repository / file), params.data.missing_values)
+    read = read_table(str(repository / file), params.data.missing_values, params.data.csv)
     assert check(read, contract) == []
     pipeline = yaml.safe_load((repository / PIPELINE).read_text(encoding="utf-8"))
     assert pipeline["plots"] == dvc_plots(task)
@@ -324,6 +324,41 @@ def test_a_unique_never_missing_column_is_declared_the_id_saying_so(repository, 
     ) in done.out.splitlines()
     assert params_of(repository)["data"]["id_column"] == "id"
     assert load_contract(repository / CONTRACT).columns["id"].unique
+
+
+def test_a_european_csv_is_detected_and_its_format_kept_for_ingest(repository, cauce):
+    """Real wines written as a European spreadsheet saves them: ';' between fields, a
+    decimal comma, Latin-1 text with accents. init says what it found and keeps it in
+    data.csv; read as plain CSV, the file's cause is named, not 'no column y'."""
+    wines = datasets.wines_described()
+    frame = wines.frame.assign(colour=wines.frame["colour"].replace({"pale": "pâle"}))
+    path = repository / "vins.csv"
+    frame.to_csv(path, sep=";", decimal=",", encoding="latin-1", index=False)
+    done = cauce(repository, "init", "--source", "vins.csv", *wines.init_arguments)
+    assert done.code == ExitCode.OK, done.err
+    first = done.out.splitlines()[0]
+    assert first.startswith("CSV: not UTF-8 (byte 0xe2 at offset ")
+    assert first.endswith(
+        "read as latin-1 (Western European); check the accents in the contract's codes; "
+        "fields separated by ';'; numbers written with a decimal comma (1,5) (data.csv; "
+        "--sep, --decimal, --encoding to override)"
+    )
+    assert params_of(repository)["data"]["csv"] == {
+        "sep": ";",
+        "decimal": ",",
+        "encoding": "latin-1",
+    }
+    assert load_contract(repository / CONTRACT).columns["colour"].allowed == [
+        "deep",
+        "pâle",
+        "ruby",
+    ]
+    assert_the_pipeline_accepts_it(repository, "vins.csv", "multiclass")
+    with pytest.raises(DataError, match=r"vins.csv: not utf-8 text \(it holds byte 0xe2\)"):
+        read_table(str(path))
+    frame.to_csv(path, sep=";", decimal=",", index=False)  # UTF-8 this time
+    with pytest.raises(DataError, match=r"its fields are separated by ';', not ','"):
+        read_table(str(path))
 
 
 def test_a_label_the_test_split_would_hold_few_of_is_a_warning(repository, cauce, survey):

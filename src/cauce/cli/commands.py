@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from cauce import ExitCode
 from cauce.cli import options
 from cauce.cli.options import Command, Option
-from cauce.config import Params
+from cauce.config import DECIMAL_MARKS, SEPARATORS, Params
 from cauce.events import ALERTS, EVENTS, Verdict
 from cauce.layout import MONITOR_REPORTS, SCORED, SERVING_MODEL, SWEEP_SPEC
 from cauce.metrics import TASKS, Task
@@ -46,10 +46,16 @@ def init(
     time: str | None,
     force: bool,
     missing: list[str] | None,
+    sep: str | None,
+    decimal: str | None,
+    encoding: str | None,
 ) -> None:
     from cauce.pipeline import draft
 
-    say(draft.run(source, target, task, positive_label, id, time, force, missing).lines())
+    lines = draft.run(
+        source, target, task, positive_label, id, time, force, missing, sep, decimal, encoding
+    ).lines()
+    say(lines)
 
 
 def stage_of(name: str) -> Callable[[Params], None]:
@@ -285,6 +291,9 @@ COMMANDS = {
                 "text that means a value is missing, e.g. '?' (again for more)",
                 repeated=True,
             ),
+            Option("--sep", "a CSV's field separator (default: detected)", choices=SEPARATORS),
+            Option("--decimal", "a CSV's decimal mark (default: detected)", choices=DECIMAL_MARKS),
+            Option("--encoding", "a CSV's text encoding, e.g. latin-1 (default: detected)"),
         ),
         needs_params=False,
     ),

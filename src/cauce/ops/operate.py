@@ -96,7 +96,7 @@ def monitor(
         raise UsageError("give --stage or --model-dir, not both")
     watched = _watched(params, stage, model_dir)
     if batch is not None:
-        frame, name = ingest.read_table(batch, params.data.missing_values), batch
+        frame, name = ingest.read_table(batch, params.data.missing_values, params.data.csv), batch
     elif years is not None:
         frame, found = _years(params, years)
         name = f"{params.data.source} year {', '.join(map(str, found))}"

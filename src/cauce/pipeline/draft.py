@@ -54,13 +54,13 @@ from cauce.artifact import (
     describe_target,
     plain_label,
 )
-from cauce.config import DataParams, Label, load_params
+from cauce.config import CsvFormat, DataParams, Label, load_params
 from cauce.files import atomic_path
 from cauce.layout import CONTRACT, PARAMS, PIPELINE
 from cauce.metrics import METRICS, PRIMARY, Task, of_task
 from cauce.params_file import in_dvc_form
 from cauce.pipeline.evaluate import dvc_plots
-from cauce.pipeline.ingest import read_table
+from cauce.pipeline.ingest import is_csv, read_table, sniff
 from cauce.pipeline.prepare import check_sizes
 from cauce.pipeline.validate import Contract, load_contract
 
@@ -197,6 +197,7 @@ def draft(
     id_column: str | None = None,
     year_column: str | None = None,
     missing_values: list[str] | None = None,
+    csv: CsvFormat | None = None,
 ) -> Draft:
     """Decide the contract, the task, the features and the metric rules for `frame`, read
     from `source`; a DataError (the data) or UsageError (the options) for what cannot be."""
@@ -271,6 +272,7 @@ def draft(
             "year_column": year_column,
             "train_years": train_years,
             "missing_values": missing_values or [],
+            "csv": csv or CsvFormat(),
         }
     )
     if missing_values:
@@ -827,6 +829,9 @@ def run(
     time: str | None = None,
     force: bool = False,
     missing: list[str] | None = None,
+    sep: str | None = None,
+    decimal: str | None = None,
+    encoding: str | None = None,
 ) -> Initialized:
     """`cauce init`: draft, check, then write the contract, params.yaml and dvc.yaml."""
     if CONTRACT.exists() and not force:
@@ -839,8 +844,20 @@ def run(
         if not path.exists():
             raise ConfigError(f"{path}: not found; run cauce init in the repository's root")
         texts[path] = path.read_text(encoding="utf-8")
-    frame = read_table(source, missing or ())
-    drafted = draft(frame, source, target, task, positive_label, id, time, missing)
+    form, found = sniff(source) if is_csv(source) else (CsvFormat(), [])
+    given = {"sep": sep, "decimal": decimal, "encoding": encoding}
+    try:
+        form = CsvFormat.model_validate(
+            form.model_dump() | {k: v for k, v in given.items() if v is not None}
+        )
+    except ValueError as error:
+        raise UsageError(f"--sep/--decimal/--encoding: {error}") from None
+    frame = read_table(source, missing or (), form)
+    drafted = draft(frame, source, target, task, positive_label, id, time, missing, form)
+    if found:
+        drafted.decisions.insert(
+            0, f"CSV: {'; '.join(found)} (data.csv; --sep, --decimal, --encoding to override)"
+        )
     files = {
         CONTRACT: contract_text(drafted),
         PARAMS: params_text(texts[PARAMS], drafted),

@@ -13,35 +13,61 @@ Parquet file), so that validate names the rows of the user's own file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pandas as pd
 
 from cauce import ConfigError, DataError
 from cauce.artifact import as_dates
-from cauce.config import DataParams, Params
+from cauce.config import SEPARATORS, CsvFormat, DataParams, Params
 from cauce.files import stage_log, write_parquet
 from cauce.layout import RAW
 
+DEFAULT_CSV = CsvFormat()
 
-def read_table(location: str, missing_values: Sequence[str] = ()) -> pd.DataFrame:
-    """Read a Parquet or CSV file from a path or URL, with an error that names it; the
-    text of `missing_values` is read as a missing value (in a Parquet file's text columns)."""
-    csv = location.lower().endswith((".csv", ".csv.gz"))
+
+def is_csv(location: str) -> bool:
+    return location.lower().endswith((".csv", ".csv.gz"))
+
+
+def read_table(
+    location: str, missing_values: Sequence[str] = (), form: CsvFormat = DEFAULT_CSV
+) -> pd.DataFrame:
+    """Read a Parquet or CSV file (written as `form` says) from a path or URL, with an
+    error that names it and the cause; the text of `missing_values` is read as a missing
+    value (in a Parquet file's text columns)."""
+    csv = is_csv(location)
     try:
         if csv:
-            frame = pd.read_csv(location, na_values=list(missing_values) or None)
+            frame = pd.read_csv(
+                location,
+                na_values=list(missing_values) or None,
+                sep=form.sep,
+                decimal=form.decimal,
+                encoding=form.encoding,
+            )
         else:
             frame = pd.read_parquet(location)
     except FileNotFoundError:
         raise DataError(f"{location}: not found") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{location}: the file is empty") from None
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{location}: not {form.encoding} text (it holds byte "
+            f"{error.object[error.start]:#04x}): set data.csv.encoding to the file's encoding "
+            "(latin-1 for Western European text from older tools; cauce init detects it)"
+        ) from None
+    except LookupError:
+        raise DataError(f"data.csv.encoding = {form.encoding!r}: no such encoding") from None
     except (OSError, ValueError) as error:
         kind = "CSV" if csv else "Parquet (name a .csv file for CSV)"
         raise DataError(f"{location}: cannot be read as {kind}: {error}") from None
     if frame.empty:
         raise DataError(f"{location}: the file has no rows")
+    if csv and len(frame.columns) == 1:
+        _one_column(location, str(frame.columns[0]), form)
     if missing_values and not csv:
         text = frame.select_dtypes(include=["object", "string"]).columns
         frame[text] = frame[text].where(~frame[text].isin(list(missing_values)))
@@ -49,10 +75,61 @@ def read_table(location: str, missing_values: Sequence[str] = ()) -> pd.DataFram
     return frame.reset_index(drop=True)
 
 
+def _one_column(location: str, header: str, form: CsvFormat) -> None:
+    """A CSV read as one column whose name holds another separator was split wrongly."""
+    others = [sep for sep in SEPARATORS if sep != form.sep and sep in header]
+    if others:
+        decimal = " and data.csv.decimal: ',' if its numbers read 1,5" * (others[0] == ";")
+        raise DataError(
+            f"{location}: read as one column ({header[:60]!r}): its fields are separated by "
+            f"{others[0]!r}, not {form.sep!r}: set data.csv.sep: {others[0]!r}{decimal} "
+            "(cauce init detects both)"
+        )
+
+
+def sniff(location: str) -> tuple[CsvFormat, list[str]]:
+    """The format of the CSV at `location` from its first 64 KiB, and what was found, in
+    words: its encoding (UTF-8, or Latin-1 when it is not), the separator its header uses
+    most, and a decimal comma when the fields are separated otherwise and numbers read
+    1,5. A file that cannot be opened gets the default (reading it says why)."""
+    import fsspec
+
+    try:
+        with fsspec.open(location, "rb", compression="infer") as stream:
+            head = stream.read(1 << 16)
+    except (OSError, ValueError):
+        return DEFAULT_CSV, []
+    found = []
+    try:
+        text, encoding = head.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 4:  # not merely a character cut at the end
+            text, encoding = head.decode("latin-1"), "latin-1"
+            found.append(
+                f"not UTF-8 (byte {head[error.start]:#04x} at offset {error.start:,}): read as "
+                "latin-1 (Western European); check the accents in the contract's codes"
+            )
+        else:
+            text, encoding = head[: error.start].decode("utf-8"), "utf-8"
+    lines = text.splitlines()
+    header = lines[0] if lines else ""
+    sep = max(SEPARATORS, key=header.count) if header else ","
+    sep = sep if header.count(sep) else ","
+    decimal = "."
+    if sep != "," and any(re.search(r"(^|\D)\d+,\d+(\D|$)", line) for line in lines[1:50]):
+        decimal = ","
+    if sep != ",":
+        found.append(f"fields separated by {sep!r}")
+    if decimal != ".":
+        found.append("numbers written with a decimal comma (1,5)")
+    form = CsvFormat(sep=sep, decimal=decimal, encoding=encoding)  # type: ignore[arg-type]
+    return form, found
+
+
 def read_source(data: DataParams) -> pd.DataFrame:
     """`data.source`; its problems are data errors that say where the path was set."""
     try:
-        return read_table(data.source, data.missing_values)
+        return read_table(data.source, data.missing_values, data.csv)
     except DataError as error:
         raise DataError(f"data.source: {error}") from None
 
