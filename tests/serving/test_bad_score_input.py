@@ -100,6 +100,20 @@ INPUTS: dict[str, tuple[Callable[[Path, pd.DataFrame], str], tuple[str, ...], in
         ExitCode.USAGE,
         "--scheduler is for --engine dask",
     ),
+    "output-named-csv": (
+        lambda *_: "good.parquet",
+        ("--output", "out/predictions.csv"),
+        ExitCode.USAGE,
+        "--output out/predictions.csv: cauce score writes Parquet, not .csv: name it "
+        "out/predictions.parquet",
+    ),
+    "output-an-empty-directory": (
+        lambda root, _: (root / "empty").mkdir() or "good.parquet",
+        ("--output", "empty"),
+        ExitCode.USAGE,
+        "--output empty: an empty directory; the local engine writes one file: give its "
+        "name, e.g. empty/predictions.parquet",
+    ),
     "two-models-named": (
         lambda *_: "good.parquet",
         ("--stage", "prod"),

@@ -238,21 +238,28 @@ def test_unreadable_input_and_the_other_engines_output_are_clear_errors(
 
 
 @pytest.mark.rehearsal  # a fault test
-def test_a_killed_run_leaves_the_previous_output_intact(checkout, tmp_path, tenfold):
+@pytest.mark.parametrize("signal_number", [signal.SIGKILL, signal.SIGTERM], ids=["kill", "term"])
+def test_a_killed_run_leaves_the_previous_output_intact(checkout, tmp_path, tenfold, signal_number):
+    """Killed while it writes, the previous output stays; stopped by SIGTERM (a cancelled
+    job), it also removes its temporary files and says it was interrupted."""
     small = tmp_path / "small.parquet"
     pd.read_parquet(SOURCE).head(100).to_parquet(small)
     assert run_score(checkout, small, "out/kept.parquet").returncode == 0
     before = (checkout / "out/kept.parquet").read_bytes()
+    earlier = set((checkout / "out").glob(".kept.parquet.*.tmp"))  # a killed run's
     # 2.8 million rows: long enough to be killed while writing
     process = subprocess.Popen(
         score_command(tenfold, "out/kept.parquet", program=CAUCE), cwd=checkout
     )
     deadline = time.monotonic() + 120
-    while not list((checkout / "out").glob(".kept.parquet.*.tmp")):
+    staged = (checkout / "out").glob
+    while not set(staged(".kept.parquet.*.tmp")) - earlier:
         assert process.poll() is None, "finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.05)
     time.sleep(0.5)  # well into writing batches
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.send_signal(signal_number)
+    assert process.wait(timeout=60) != 0
     assert (checkout / "out/kept.parquet").read_bytes() == before
+    if signal_number == signal.SIGTERM:
+        assert set(staged(".kept.parquet.*.tmp")) <= earlier

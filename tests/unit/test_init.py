@@ -506,6 +506,21 @@ REFUSALS = {
         ExitCode.DATA,
         "bad.csv: column 'level' (--id) is missing in 62 rows: every row needs an id",
     ),
+    "a-bad-date-among-good-ones": (
+        ["--target", "bought", "--time", "when"],
+        lambda frame: frame.assign(
+            when=["31/12/2016" if row == 7 else f"2016-0{row % 9 + 1}-01" for row in frame.index]
+        ),
+        ExitCode.DATA,
+        "bad.csv: column 'when' (--time) holds row 7: '31/12/2016': a time column holds whole "
+        "years like 2018 or ISO 8601 dates",
+    ),
+    "a-column-name-twice": (
+        ["--target", "bought"],
+        lambda frame: frame.rename(columns={"visits": "income"}),
+        ExitCode.DATA,
+        "bad.csv: column names repeated: 'income' (columns 1 and 4): name each column once",
+    ),
     "time-not-years": (
         ["--target", "bought", "--time", "level"],
         None,

@@ -59,6 +59,7 @@ def score(
     from cauce.serving import batch
 
     location = input or params.data.source
+    batch.refuse_unwritable(output, dask=engine == "dask")
     batch.refuse_overwriting(location, output)
     if scheduler is not None and engine != "dask":
         raise UsageError("--scheduler is for --engine dask")

@@ -464,10 +464,14 @@ def _years(column: _Column, source: str) -> list[int]:
     """The years of a time column: its whole numbers, or the years of its dates."""
     where = f"{source}: column {column.name!r} (--time)"
     if column.type not in ("integer", "date"):
-        examples = _listed(column.values.unique()[:3].tolist())
+        # The values that are neither, not the first ones: those may be good dates.
+        values = column.values
+        bad = values[as_dates(values).isna()] if column.type == "string" else values
+        examples = ", ".join(f"row {row}: {value!r}" for row, value in bad.head(3).items())
+        more = f" ({len(bad):,} in all)" if len(bad) > 3 else ""
         raise DataError(
-            f"{where} holds {examples}: a time column holds whole years like 2018 or ISO 8601 "
-            "dates like 2018-03-31"
+            f"{where} holds {examples}{more}: a time column holds whole years like 2018 or "
+            "ISO 8601 dates like 2018-03-31"
         )
     if column.missing:
         raise DataError(f"{where} is missing in {column.missing:,} rows: every row needs a time")

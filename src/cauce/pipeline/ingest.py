@@ -68,11 +68,28 @@ def read_table(
         raise DataError(f"{location}: the file has no rows")
     if csv and len(frame.columns) == 1:
         _one_column(location, str(frame.columns[0]), form)
+    if csv:
+        _names_once(location, form)
     if missing_values and not csv:
         text = frame.select_dtypes(include=["object", "string"]).columns
         frame[text] = frame[text].where(~frame[text].isin(list(missing_values)))
     # Rows are known by their place in the file (a stored pandas index is not the file's).
     return frame.reset_index(drop=True)
+
+
+def _names_once(location: str, form: CsvFormat) -> None:
+    """pandas renames a repeated column name (x1, x1.1): the file would then not be read
+    the same by every reader (cauce score's keeps the name), so it is refused."""
+    header = pd.read_csv(location, sep=form.sep, encoding=form.encoding, header=None, nrows=1)
+    names = [str(name) for name in header.iloc[0]]
+    repeated = {name: [i for i, n in enumerate(names) if n == name] for name in names}
+    twice = {name: places for name, places in repeated.items() if len(places) > 1}
+    if twice:
+        said = "; ".join(
+            f"{name!r} (columns {' and '.join(str(i + 1) for i in places)})"
+            for name, places in twice.items()
+        )
+        raise DataError(f"{location}: column names repeated: {said}: name each column once")
 
 
 def _one_column(location: str, header: str, form: CsvFormat) -> None:

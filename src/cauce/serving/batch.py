@@ -111,6 +111,22 @@ def dataset(location: str, model: Model) -> Any:
     return source
 
 
+def refuse_unwritable(output: Path, dask: bool) -> None:
+    """An --output the engine would write in another format than its name says (Parquet
+    bytes in o.csv), or that is a directory the local engine cannot replace with a file."""
+    suffix = output.suffix.lower()
+    if suffix not in ("", ".parquet", ".pq"):
+        raise UsageError(
+            f"--output {output}: cauce score writes Parquet, not {suffix}: name it "
+            f"{output.with_suffix('.parquet')}" + " (a directory of parts)" * dask
+        )
+    if not dask and output.is_dir() and not any(output.iterdir()):
+        raise UsageError(
+            f"--output {output}: an empty directory; the local engine writes one file: "
+            f"give its name, e.g. {output / 'predictions.parquet'}"
+        )
+
+
 def refuse_overwriting(location: str, output: Path) -> None:
     """Refuse an output that would replace the input, before anything is read: the same
     file under another spelling (`./F`, a symlink, a hard link), a directory holding the
