@@ -68,6 +68,8 @@ def machinery(files: Iterable[str]) -> list[str]:
 STATISTICAL = {
     "tests/gitops/test_gate_rates.py": "the gate's false-fail rate and power",
     "tests/monitoring/test_rates.py": "the monitor's false-alarm rate and detection power",
+    "tests/pipeline/test_awkward_frames.py": "that every file init accepts runs through the "
+    "pipeline (200 generated frames)",
 }
 # What every measurement stands on besides the code it imports: the params it reads, the
 # data it measures on, the libraries that compute it, and how its tier is chosen and run.

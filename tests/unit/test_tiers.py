@@ -37,22 +37,42 @@ def test_only_an_experiments_files_skip_the_rehearsals(files, covered):
 
 
 GATE, MONITOR = "tests/gitops/test_gate_rates.py", "tests/monitoring/test_rates.py"
+FRAMES = "tests/pipeline/test_awkward_frames.py"
 
 
 @pytest.mark.parametrize(
     ("files", "measured"),
     [
-        (["params.yaml"], {GATE: ["params.yaml"], MONITOR: ["params.yaml"]}),
+        (
+            ["params.yaml"],
+            {GATE: ["params.yaml"], MONITOR: ["params.yaml"], FRAMES: ["params.yaml"]},
+        ),
         (["src/cauce/intervals.py"], {GATE: ["src/cauce/intervals.py"]}),
         (["src/cauce/monitoring/drift.py"], {MONITOR: ["src/cauce/monitoring/drift.py"]}),
         # pytest loads it for the monitor's rates, which do not import it
         (["tests/monitoring/conftest.py"], {MONITOR: ["tests/monitoring/conftest.py"]}),
         # cauce.model, which the gate imports inside the function that scores
-        (["src/cauce/model.py"], {GATE: ["src/cauce/model.py"], MONITOR: ["src/cauce/model.py"]}),
-        (["uv.lock", "docs/testing.md"], {GATE: ["uv.lock"], MONITOR: ["uv.lock"]}),
+        (
+            ["src/cauce/model.py"],
+            {
+                GATE: ["src/cauce/model.py"],
+                MONITOR: ["src/cauce/model.py"],
+                FRAMES: ["src/cauce/model.py"],
+            },
+        ),
+        # the drafting of a contract, which only the awkward frames exercise at length
+        (["src/cauce/pipeline/draft.py"], {FRAMES: ["src/cauce/pipeline/draft.py"]}),
+        (
+            ["uv.lock", "docs/testing.md"],
+            {GATE: ["uv.lock"], MONITOR: ["uv.lock"], FRAMES: ["uv.lock"]},
+        ),
         (
             ["data/source/new.parquet"],
-            {GATE: ["data/source/new.parquet"], MONITOR: ["data/source/new.parquet"]},
+            {
+                GATE: ["data/source/new.parquet"],
+                MONITOR: ["data/source/new.parquet"],
+                FRAMES: ["data/source/new.parquet"],
+            },
         ),
         # neither measures the release, the report's pictures, the workflows or the docs
         (["src/cauce/ops/release.py", "src/cauce/ops/plots.py", "docs/operate.md"], {}),
