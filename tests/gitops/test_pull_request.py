@@ -189,7 +189,11 @@ def test_a_base_that_cannot_be_paired_is_compared_by_its_points(clone, change, w
 
 def test_a_base_without_metrics_reports_this_prs_numbers(clone):
     branch(clone, "first-pr")
+    stale = clone.path / "reports/pr/an-earlier-plot.png"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"an earlier run's picture")
     clone.run("cauce", "report", "--base", "before-first-run")
+    assert not stale.exists()  # the report folder holds this run's pictures only
     text = (clone.path / "reports/pr/report.md").read_text(encoding="utf-8")
     assert "> before-first-run has no reports/evaluate/metrics.json (a first pull request?)" in text
     roc_row = next(line for line in text.splitlines() if line.startswith("| ROC AUC"))

@@ -63,3 +63,21 @@ def test_a_family_of_intervals_says_the_level_each_one_is_at():
     single = {"roc_auc": Interval(0.0, -0.01, 0.01, 0.95)}
     alone = Evidence("main", {}, {}, None, None, deltas={"base": single}, confidence=0.95)
     assert family_note(alone, "roc_auc", "metrics") == ""
+
+
+def test_per_group_says_why_there_is_no_table_and_a_regression_has_no_classes(params):
+    from cauce.ops.report import groups_section
+
+    alone = Evidence("main", {"roc_auc": 0.9}, {}, None, None)
+    assert groups_section(alone, params) == (
+        "No groups: `evaluate.slices` in params.yaml names no column (list categorical "
+        "features there to see the metrics of each group, and the gate to hold them)."
+    )
+    regression = params.model_copy(
+        update={
+            "data": params.data.model_copy(update={"task": "regression", "positive_label": None})
+        }
+    )
+    groups = {"SEX": {"1": {"rows": 300, "roc_auc": 0.8}}}
+    text = groups_section(Evidence("main", {}, groups, None, None), regression)
+    assert text.startswith("ROC AUC per group; – where it is undefined (too few rows).")

@@ -63,6 +63,8 @@ def run(params: Params, base: str) -> Path:
     started = time.perf_counter()
     evidence = gather(base, params, command="report")
     checks = decide(params.gate, evidence)
+    for stale in PR_REPORTS.glob("*.png"):  # an earlier run's pictures are not this one's
+        stale.unlink()
     with phase("report", "plots of both revisions") as now:
         try:
             images = plots.render(base, PR_REPORTS)
@@ -301,7 +303,13 @@ def groups_section(
     """The gate's group metric per group of each slice column, flagged where it fell."""
     metric = params.gate.groups.metric
     allowed, min_rows = params.gate.groups.max_regression, params.gate.groups.min_rows
-    intro = f"{METRICS[metric].label} per group; – where it is undefined (one class only)."
+    if not evidence.groups:
+        return (
+            "No groups: `evaluate.slices` in params.yaml names no column (list categorical "
+            "features there to see the metrics of each group, and the gate to hold them)."
+        )
+    undefined = "too few rows" if params.data.task == "regression" else "one class only"
+    intro = f"{METRICS[metric].label} per group; – where it is undefined ({undefined})."
     if with_base:
         intro += (
             f" ⚠️ marks a group the gate fails: worse than `{evidence.base}` beyond noise and "
