@@ -194,3 +194,19 @@ def test_without_an_id_column_each_prediction_carries_its_row_number(scored_chec
     )  # fmt: skip
     assert dask.code == ExitCode.USAGE
     assert "--engine dask joins each prediction back by data.id_column, which is null" in dask.err
+
+
+def test_a_csv_in_the_sources_format_scores_as_its_parquet_does(scored_checkout, rows, cauce):
+    """data.csv (what init detected in the source: ';', a decimal comma, Latin-1) is how
+    cauce score reads a CSV input too: the same predictions as the same rows in Parquet."""
+    params = yaml.safe_load((scored_checkout / "params.yaml").read_text(encoding="utf-8"))
+    params["data"]["csv"] = {"sep": ";", "decimal": ",", "encoding": "latin-1"}
+    (scored_checkout / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    rows.to_csv(scored_checkout / "european.csv", sep=";", decimal=",", encoding="latin-1")
+    result = cauce(
+        scored_checkout, "score", "--input", "european.csv", "--output", "eu.parquet", *MODEL
+    )
+    assert result.code == ExitCode.OK, result.err
+    scored = pd.read_parquet(scored_checkout / "eu.parquet")
+    expected = pd.read_parquet(scored_checkout / OUTPUT)
+    pd.testing.assert_frame_equal(scored, expected)

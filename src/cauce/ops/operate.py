@@ -73,8 +73,10 @@ def score(
     else:
         name, directory = staged(params, stage or registry.PRODUCTION)
     if engine == "dask":
-        return batch.run_dask(directory, location, output, params.data.id_column, name, scheduler)
-    return batch.run(directory, location, output, params.data.id_column, name)
+        return batch.run_dask(
+            directory, location, output, params.data.id_column, name, scheduler, params.data.csv
+        )
+    return batch.run(directory, location, output, params.data.id_column, name, form=params.data.csv)
 
 
 def monitor(

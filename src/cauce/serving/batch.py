@@ -27,6 +27,7 @@ import pandas as pd
 
 from cauce import CauceError, DataError, ExternalError, UsageError
 from cauce.artifact import SchemaColumn, Target
+from cauce.config import CsvFormat
 from cauce.files import atomic_directory, atomic_path, write_json
 from cauce.model import score
 from cauce.progress import bar, interactive
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     from cauce.fastpath import FastModel
 
+DEFAULT_CSV = CsvFormat()
 BATCH_ROWS = 65_536
 REASON = "quarantine_reason"
 # Without data.id_column, a prediction is joined back by its row's number in the input
@@ -93,7 +95,11 @@ def dataset(location: str, model: Model) -> Any:
     if is_csv(location):
         textual = {column.name: pa.string() for column in model.schema}
         options = csv.ConvertOptions(column_types=textual, strings_can_be_null=True)
-        file_format = ds.CsvFileFormat(convert_options=options)
+        file_format = ds.CsvFileFormat(
+            convert_options=options,
+            parse_options=csv.ParseOptions(delimiter=model.form.sep),
+            read_options=csv.ReadOptions(encoding=model.form.encoding),
+        )
     try:
         found = ds.dataset(sources, format=file_format, filesystem=filesystem)
         # part-2 before part-10, as Dask orders them: both engines read the same order.
@@ -186,9 +192,12 @@ class Model:
     id_column: str  # ROW when numbered
     sha256: str  # the model file's, from model.json: names it on a shared Dask scheduler
     numbered: bool = False  # no id column in the data: each row's number is its id
+    form: CsvFormat = DEFAULT_CSV  # how a CSV input is written (data.csv)
 
     @classmethod
-    def from_directory(cls, directory: Path, version: str, id_column: str | None) -> Model:
+    def from_directory(
+        cls, directory: Path, version: str, id_column: str | None, form: CsvFormat = DEFAULT_CSV
+    ) -> Model:
         from cauce.serving.served import ServedModel
 
         served = ServedModel.from_directory(directory, version)
@@ -202,6 +211,7 @@ class Model:
             id_column or ROW,
             str(info.model_sha256),
             numbered=id_column is None,
+            form=form,
         )
 
     @property
@@ -234,6 +244,12 @@ def judge(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
     Arrow strings hold pd.NA, which scikit-learn cannot compare), so the scores do not
     depend on how a reader typed them.
     """
+    if model.form.decimal != ".":  # numbers read as text from a CSV written 1,5
+        numbers = [c.name for c in model.schema if c.type != "string"]
+        written = [name for name in numbers if not pd.api.types.is_numeric_dtype(frame[name])]
+        frame = frame.assign(
+            **{name: frame[name].str.replace(model.form.decimal, ".") for name in written}
+        )
     ids = frame[model.id_column]
     if pd.api.types.is_float_dtype(ids) and (ids.dropna() % 1 == 0).all():
         # Integer ids with a gap arrive as floats: keep them integers (the gap is quarantined).
@@ -274,13 +290,14 @@ def run(
     id_column: str | None,
     version: str,
     batch_rows: int = BATCH_ROWS,
+    form: CsvFormat = DEFAULT_CSV,
 ) -> Summary:
     """Score `location` with the model in `directory` on this machine, batch by batch;
     without `id_column`, each row's number in the input is its id (ROW)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    model = Model.from_directory(directory, version, id_column)
+    model = Model.from_directory(directory, version, id_column, form)
     source = dataset(location, model)
     if model.numbered and ROW in source.schema.names:
         raise UsageError(
@@ -346,6 +363,7 @@ def run_dask(
     id_column: str | None,
     version: str,
     scheduler: str | None = None,
+    form: CsvFormat = DEFAULT_CSV,
 ) -> Summary:
     """The same job on Dask: one task per input partition (a file or a row group), the
     model sent once to each worker, predictions and quarantine as partitioned Parquet
@@ -361,7 +379,7 @@ def run_dask(
             "partitions have no row numbers): set data.id_column, or use the local engine, "
             "which numbers the rows"
         )
-    model = Model.from_directory(directory, version, id_column)
+    model = Model.from_directory(directory, version, id_column, form)
     quarantine, _ = outputs(output)
     _refuse_other_kind(directory=True, paths=(output, quarantine))
     frame = _dask_frame(location, dataset(location, model), model)
@@ -421,6 +439,8 @@ def _dask_frame(location: str, source: Any, model: Model) -> Any:
             dtype[model.id_column] = "Int64"
         return dd.read_csv(
             files,
+            sep=model.form.sep,
+            encoding=model.form.encoding,
             usecols=model.columns,
             dtype=dtype,
             na_values=csv.ConvertOptions().null_values,
