@@ -81,3 +81,30 @@ def test_per_group_says_why_there_is_no_table_and_a_regression_has_no_classes(pa
     groups = {"SEX": {"1": {"rows": 300, "roc_auc": 0.8}}}
     text = groups_section(Evidence("main", {}, groups, None, None), regression)
     assert text.startswith("ROC AUC per group; – where it is undefined (too few rows).")
+
+
+def test_the_plots_say_whose_they_are_and_a_base_of_another_task_is_not_drawn(monkeypatch):
+    """Across a task change the base's curves, labels and features would be drawn on this
+    model's axes: its plots are left out (`dvc plots show`, this PR's alone) and said so."""
+    from cauce import tools
+    from cauce.ops import plots
+    from cauce.ops.report import plots_section
+
+    images = {"ROC curve": {"file": "roc-curve.png", "revisions": ["this PR"]}}
+    assert plots_section(images, "main").startswith("Each plot shows `main` and this PR together")
+    apart = "the task changed from binary (employed) to multiclass (cultivar)"
+    assert plots_section(images, "main", apart).startswith(
+        f"Each plot shows this PR alone: `main` is not comparable ({apart})."
+    )
+    called = []
+    monkeypatch.setattr(tools, "run", lambda *command, **_: called.append(command) or Done())
+    plots.plot_specs(None)
+    plots.plot_specs("main")
+    assert called == [
+        ("dvc", "plots", "show", "--json"),
+        ("dvc", "plots", "diff", "main", "--json"),
+    ]
+
+
+class Done:
+    stdout = '{"data": {}}'

@@ -22,9 +22,12 @@ if TYPE_CHECKING:
 THIS_PR = "this PR"
 
 
-def plot_specs(base: str) -> dict[str, dict[str, Any]]:
-    """Vega-Lite spec per plot title, with the workspace revision named "this PR"."""
-    result = tools.run("dvc", "plots", "diff", base, "--json")
+def plot_specs(base: str | None) -> dict[str, dict[str, Any]]:
+    """Vega-Lite spec per plot title, with the workspace revision named "this PR"; this
+    PR's alone without a `base` (one of another task: its curves, labels and features
+    would be drawn on this model's axes)."""
+    command = ("plots", "diff", base) if base is not None else ("plots", "show")
+    result = tools.run("dvc", *command, "--json")
     specs = {}
     for title, renders in json.loads(result.stdout).get("data", {}).items():
         spec = next((r["content"] for r in renders if r.get("type") == "vega"), None)
@@ -47,7 +50,7 @@ def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
-def render(base: str, folder: Path) -> dict[str, dict[str, Any]]:
+def render(base: str | None, folder: Path) -> dict[str, dict[str, Any]]:
     """Write one PNG per plot into `folder`; return {title: {file, revisions}}."""
     import vl_convert
 

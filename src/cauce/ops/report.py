@@ -67,7 +67,8 @@ def run(params: Params, base: str) -> Path:
         stale.unlink()
     with phase("report", "plots of both revisions") as now:
         try:
-            images = plots.render(base, PR_REPORTS)
+            # A base of another task is not drawn: its curves and labels are another's.
+            images = plots.render(None if BASE in evidence.incomparable else base, PR_REPORTS)
         except CauceError as error:
             images = {}
             evidence.notes.append(f"Plots could not be rendered: {error}")
@@ -114,7 +115,7 @@ def build(
         "### Data",
         data_diff(base, params),
         "### Plots",
-        plots_section(images, base),
+        plots_section(images, base, evidence.incomparable.get(BASE)),
         "### Per group",
         groups_section(evidence, params),
         "### Validation and model",
@@ -289,10 +290,14 @@ def _fact(value: Any) -> str:
     return f"`{text[:12]}`" if len(text) == 32 else f"`{text}`"  # md5s, shortened
 
 
-def plots_section(images: dict[str, dict[str, Any]], base: str) -> str:
+def plots_section(images: dict[str, dict[str, Any]], base: str, apart: str | None = None) -> str:
+    """The plots, saying whose: this PR's and `base`'s together, or this PR's alone when
+    the base answers another question (`apart`: how)."""
     if not images:
         return "No plots."
-    parts = [f"Each plot shows `{base}` and this PR together (from `dvc plots diff`)."]
+    together = f"Each plot shows `{base}` and this PR together (from `dvc plots diff`)."
+    alone = f"Each plot shows this PR alone: `{base}` is not comparable ({apart})."
+    parts = [alone if apart else together]
     parts += [f"**{title}**\n\n![{title}]({image['file']})" for title, image in images.items()]
     return "\n\n".join(parts)
 
