@@ -352,6 +352,18 @@ class TrainingData(_Record):
     target_mean: float | None = None  # regression
     sha256: str
 
+    def constant(self, rows: int) -> tuple[np.ndarray, str] | None:
+        """What a model that learned nothing but the training target would answer for
+        `rows` rows (the class shares, or the mean), and those words; None for a model.json
+        from before the shares were kept."""
+        if self.positive_share is not None:
+            return np.full(rows, self.positive_share), "the training share of the positive label"
+        if self.class_shares is not None:
+            return np.tile(self.class_shares, (rows, 1)), "the training class shares"
+        if self.target_mean is not None:
+            return np.full(rows, self.target_mean), "the training mean"
+        return None
+
 
 class ModelInfo(_Record):
     """`model.json`: what serving needs and what the model card tells."""

@@ -396,3 +396,32 @@ def test_the_task_change_is_read_from_the_bases_params(params):
         "the task changed from binary (employed) to multiclass (cultivar)"
     )
     assert task_change(None, wines) is None  # a base without params.yaml: nothing to tell
+
+
+def test_a_model_that_does_not_beat_a_constant_beyond_noise_fails():
+    """The small multiclass data: a log loss of 2.30 against 1.24 for always answering
+    the class shares fails; better but within noise fails too; better beyond noise holds."""
+    from cauce.intervals import Interval
+
+    def against_constant(log_loss: float, interval: Interval | None) -> Evidence:
+        found = evidence(metrics={"log_loss": log_loss})
+        found.primary, found.constant = "log_loss", "the training class shares"
+        found.constant_metrics = {"log_loss": 1.24}
+        found.deltas = {"constant": {"log_loss": interval}} if interval else {}
+        return found
+
+    worse = against_constant(2.30, Interval(1.06, 0.8, 1.3, 0.95))
+    (check,) = [c for c in decide(POLICY, worse) if c.rule == "constant"]
+    assert not check.passed
+    assert check.message == (
+        "log_loss 2.3000 does not beat a constant model's 1.2400 (+1.0600 (+0.8000 … +1.3000)) "
+        "beyond noise (always the training class shares): the model learned nothing it can "
+        "show on these rows"
+    )
+    noise = against_constant(1.20, Interval(-0.04, -0.1, 0.02, 0.95))
+    assert not next(c for c in decide(POLICY, noise) if c.rule == "constant").passed
+    better = against_constant(0.37, Interval(-0.87, -0.95, -0.8, 0.95))
+    assert next(c for c in decide(POLICY, better) if c.rule == "constant").passed
+    assert next(
+        c for c in decide(POLICY, against_constant(0.37, None)) if c.rule == "constant"
+    ).passed

@@ -39,7 +39,7 @@ from cauce.layout import (
     REPRODUCTION,
     TEST_SPLIT,
 )
-from cauce.metrics import METRICS, PER_CLASS_RECALL
+from cauce.metrics import METRICS, PER_CLASS_RECALL, PRIMARY
 from cauce.ops import lock, registry, revisions
 from cauce.progress import phase
 
@@ -67,15 +67,19 @@ class Evidence:
     base_model_sha256: str | None = None  # the base's model file, where it was scored
     # {BASE or PRODUCTION: how its task or target differs}: its numbers are not compared.
     incomparable: dict[str, str] = field(default_factory=dict)
+    constant: str | None = None  # what the constant model answers, in words
+    constant_metrics: dict[str, Any] | None = None
+    primary: str | None = None  # the task's primary metric, the one the constant is held to
     task: str = ""  # this checkout's "task target", what a reviewer's acceptance names
 
 
-# The comparisons of Evidence.deltas.
-BASE, PRODUCTION = "base", "production"
+# The comparisons of Evidence.deltas. CONSTANT: a model that answers every row with the
+# training target's shares or mean, which this one must beat on the primary metric.
+BASE, PRODUCTION, CONSTANT = "base", "production", "constant"
 
 
 # Checks of this model on its own, reported before comparisons with others.
-BOUNDS = ("comparable", "judged", "reproduced", "present", "min", "max")
+BOUNDS = ("comparable", "judged", "reproduced", "constant", "present", "min", "max")
 # Differences smaller than this are float arithmetic, not a change (0.905 - 0.9 > 0.005).
 FLOAT_NOISE = 1e-9
 
@@ -123,6 +127,7 @@ def _gather(base: str, params: Params, champion: bool) -> Evidence:
         base_metrics=revisions.read_json(EVALUATE_METRICS, base),
         base_groups=revisions.read_json(GROUP_METRICS, base),
         task=f"{params.data.task} {params.data.target}",
+        primary=PRIMARY[params.data.task],
     )
     changed = task_change(revisions.read_yaml(PARAMS, base), params)
     if evidence.base_metrics is not None and changed is not None:
@@ -137,6 +142,11 @@ def _gather(base: str, params: Params, champion: bool) -> Evidence:
         evidence.reproduction = found
     rows = ScoredRows.read()
     others: dict[str, Scores] = {}
+    constant = rows.constant()
+    if constant is not None:
+        scores, evidence.constant = constant
+        others[CONSTANT] = scores
+        evidence.constant_metrics = rows.measure(scores, params)[0]
     if evidence.base_metrics is None:
         evidence.notes.append(
             f"{base} has no {EVALUATE_METRICS} (a first pull request?): "
@@ -189,6 +199,17 @@ class ScoredRows:
         return cls(
             frame, target, y_true, Scores(score(load_model(MODEL_FILE), frame), target.threshold)
         )
+
+    def constant(self) -> tuple[Scores, str] | None:
+        """The scores of a model that learned only the training target (its shares or its
+        mean, from model.json), for these rows, and what it answers in words."""
+        from cauce.artifact import ModelInfo
+
+        found = ModelInfo.read(MODEL_CARD).data.constant(len(self.frame))
+        if found is None:
+            return None
+        values, words = found
+        return Scores(values, self.scores.threshold), words
 
     def measure(self, scores: Scores, params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
         """Metrics and group metrics of a model's `scores` on this PR's test split, judged by
@@ -406,7 +427,8 @@ def add_intervals(
     )
     blind = []
     for metric, rule in gate.metrics.items():
-        found = [d[metric] for d in evidence.deltas.values() if metric in d]
+        against = [d for name, d in evidence.deltas.items() if name != CONSTANT]
+        found = [d[metric] for d in against if metric in d]
         half = max(((i.high - i.low) / 2 for i in found), default=0.0)
         if rule.max_regression is not None and half > rule.max_regression:
             blind.append(f"{metric} ±{half:.4f} against {rule.max_regression}")
@@ -509,6 +531,8 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
     checks: list[Check] = []
     for name, change in evidence.incomparable.items():
         checks.append(_comparable(gate, evidence, name, change))
+    if evidence.constant_metrics is not None:
+        checks.append(_beats_the_constant(evidence))
     if evidence.reproduction is not None:
         checks.append(_reproduced(evidence.reproduction))
     comparisons = [
@@ -585,6 +609,31 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
         )
         checks.append(Check("judged", "gate.metrics", None, None, False, message))
     return checks
+
+
+def _beats_the_constant(evidence: Evidence) -> Check:
+    """The primary metric must be better than a constant model's beyond noise (paired on
+    these rows; on points alone, better at all): a model that learned nothing useful, or
+    overfit small data, is worse than answering the training shares or mean."""
+    primary, metrics, constant = evidence.primary, evidence.metrics, evidence.constant_metrics or {}
+    if primary is None or metrics.get(primary) is None or constant.get(primary) is None:
+        return Check("constant", primary or "", None, None, True, "no constant to compare with")
+    new, old = metrics[primary], constant[primary]
+    interval = evidence.deltas.get(CONSTANT, {}).get(primary)
+    better = (
+        reading(primary, interval) == "better"
+        if interval is not None
+        else worsening(primary, old, new) < -FLOAT_NOISE
+    )
+    said = f" ({shown(interval)})" if interval is not None else ""
+    message = (
+        f"{primary} {new:.4f} beats a constant model's {old:.4f}{said} (always {evidence.constant})"
+        if better
+        else f"{primary} {new:.4f} does not beat a constant model's {old:.4f}{said} beyond "
+        f"noise (always {evidence.constant}): the model learned nothing it can show on "
+        "these rows"
+    )
+    return Check("constant", primary, worsening(primary, old, new), 0.0, better, message, interval)
 
 
 def _comparable(gate: GateParams, evidence: Evidence, name: str, change: str) -> Check:

@@ -34,6 +34,7 @@ from cauce.metrics import METRICS, PER_CLASS_RECALL
 from cauce.ops import plots, revisions
 from cauce.ops.gate import (
     BASE,
+    CONSTANT,
     PRODUCTION,
     Check,
     Evidence,
@@ -223,6 +224,19 @@ def metrics_table(evidence: Evidence, label: str = "this PR", with_base: bool = 
         theirs = ((champion or {}).get(PER_CLASS_RECALL) or {}).get(label)
         add("recall", f"{METRICS['recall'].label} of {label}", new, old, theirs, recall_key(label))
     notes = ["↑ higher is better, ↓ lower is better."]
+    primary, constant = evidence.primary, (evidence.constant_metrics or {})
+    if primary is not None and constant.get(primary) is not None and primary in evidence.metrics:
+        versus = change(
+            primary,
+            constant[primary],
+            evidence.metrics[primary],
+            evidence.deltas.get(CONSTANT),
+            primary,
+        )
+        notes.append(
+            f"A constant model (always {evidence.constant}) scores {METRICS[primary].label} "
+            f"{number(constant[primary])} on these rows; {label}: {versus}."
+        )
     if evidence.deltas:
         notes.append(
             "Each change is this PR minus the other model on the same test rows, with its "
