@@ -161,8 +161,8 @@ def read_parquet(path: Path) -> pd.DataFrame:
 
     try:
         return pd.read_parquet(path)
-    except FileNotFoundError:
-        raise
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise  # the file system's refusals, told as such (cauce.entry)
     except (OSError, ValueError, pa.ArrowException) as error:
         raise DataError(
             f"{path}: cannot be read as Parquet ({error}); `dvc checkout {path}` restores "

@@ -51,6 +51,13 @@ def mixed_directory(root: Path, rows: pd.DataFrame) -> str:
     return "parts"
 
 
+def a_folder_of_notes(root: Path, _: pd.DataFrame) -> str:
+    """A directory of the user's own files named as --output: the input is a good one."""
+    (root / "notes").mkdir()
+    (root / "notes/todo.md").write_text("keep me", encoding="utf-8")
+    return "good.parquet"
+
+
 def empty_directory(root: Path, _: pd.DataFrame) -> str:
     (root / "nothing").mkdir()
     return "nothing"
@@ -113,6 +120,13 @@ INPUTS: dict[str, tuple[Callable[[Path, pd.DataFrame], str], tuple[str, ...], in
         ExitCode.USAGE,
         "--output empty: an empty directory; the local engine writes one file: give its "
         "name, e.g. empty/predictions.parquet",
+    ),
+    "output-a-directory-of-other-files": (
+        a_folder_of_notes,
+        ("--output", "notes"),
+        ExitCode.USAGE,
+        "--output notes: a directory; the local engine writes one file: give its name, e.g. "
+        "notes/predictions.parquet",
     ),
     "two-models-named": (
         lambda *_: "good.parquet",

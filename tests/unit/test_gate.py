@@ -374,7 +374,9 @@ def test_a_gate_that_checked_nothing_does_not_pass():
             "groups": {"metric": "rmse", "max_regression": 1.0, "min_rows": 200},
         }
     )
-    checks = decide(policy, evidence(metrics={"rmse": 3.1}, base={"roc_auc": 0.9}))
+    found = evidence(metrics={"rmse": 3.1}, base={"roc_auc": 0.9})
+    found.primary, found.constant_metrics = "rmse", {"rmse": None}  # nothing to beat either
+    checks = decide(policy, found)
     assert verdict(checks) == (
         "Gate failed (1 of 1 checks): no check ran: none of gate.metrics (rmse) has a min or "
         "max, or a base or production model reporting it to compare with; give one a floor "

@@ -7,7 +7,7 @@ import pytest
 
 from cauce import DataError
 from cauce.config import ConfigError, DataParams
-from cauce.pipeline.ingest import read_table, training_rows, years_of
+from cauce.pipeline.ingest import read_table, sniff, training_rows, years_of
 
 DATA = DataParams(
     source="s.csv", task="binary", target="y", year_column="when", train_years=[2016],
@@ -70,3 +70,22 @@ def test_a_time_value_that_is_neither_a_year_nor_a_date_names_its_row():
 def test_a_missing_time_column_says_how_to_do_without():
     with pytest.raises(ConfigError, match=r"set data\.year_column and data\.train_years to null"):
         years_of(pd.DataFrame({"y": [0]}), DATA, "s.csv")
+
+
+def test_headers_are_compared_as_written_and_blank_ones_are_no_repeat(tmp_path):
+    """'01' and '1', 'NA' and 'null', and two blank headers are different names (pandas
+    names blanks 'Unnamed: N'); only one name written twice is a repeat."""
+    path = tmp_path / "s.csv"
+    path.write_text("01,1,NA,null,,,y\n1,2,3,4,5,6,0\n", encoding="utf-8")
+    assert len(read_table(str(path)).columns) == 7
+    path.write_text("a,b,a,y\n1,2,3,0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"column names repeated: 'a' \(columns 1 and 3\)"):
+        read_table(str(path))
+
+
+def test_a_small_latin_1_file_whose_only_accent_ends_it_is_read_as_latin_1(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_bytes("city,y\nLima,0\nBogotá,1\n".encode("latin-1")[:-1])  # no newline at the end
+    form, found = sniff(str(path))
+    assert form.encoding == "latin-1", found
+    assert read_table(str(path), form=form)["city"].tolist() == ["Lima", "Bogotá"]

@@ -689,3 +689,13 @@ def test_the_guide_lists_each_tasks_metrics_and_plots_as_the_code_has_them():
         metrics = [PRIMARY[task], *(name for name in of_task(task) if name != PRIMARY[task])]
         assert ", ".join(f"`{name}`" for name in metrics) in row
         assert all(plot.title.lower() in row.lower() for plot in PLOTS[task]), row
+
+
+def test_the_rows_init_measures_are_those_prepare_will_split(repository, cauce, survey):
+    """With a time column, prepare splits the training years only (the newest plays
+    production): 15 rows of 2018 and 585 of 2019 are too few to train on, and init says so
+    as prepare would."""
+    dated = survey.assign(year=[2018] * 15 + [2019] * (len(survey) - 15))
+    done = init(cauce, repository, dated, "dated.csv", "--target", "bought", "--time", "year")
+    assert done.code == ExitCode.DATA
+    assert "dated.csv: column 'bought' (--target): 15 labelled rows" in done.err

@@ -147,7 +147,9 @@ def _gather(base: str, params: Params, champion: bool) -> Evidence:
         scores, evidence.constant = constant
         others[CONSTANT] = scores
         evidence.constant_metrics = rows.measure(scores, params)[0]
-    if evidence.base_metrics is None:
+    if BASE in evidence.incomparable:
+        pass  # its note says why its numbers are left out
+    elif evidence.base_metrics is None:
         evidence.notes.append(
             f"{base} has no {EVALUATE_METRICS} (a first pull request?): "
             "only this PR's own numbers and the gate's bounds apply."
@@ -531,8 +533,9 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
     checks: list[Check] = []
     for name, change in evidence.incomparable.items():
         checks.append(_comparable(gate, evidence, name, change))
-    if evidence.constant_metrics is not None:
-        checks.append(_beats_the_constant(evidence))
+    constant = _beats_the_constant(evidence)
+    if constant is not None:
+        checks.append(constant)
     if evidence.reproduction is not None:
         checks.append(_reproduced(evidence.reproduction))
     comparisons = [
@@ -611,13 +614,13 @@ def decide(gate: GateParams, evidence: Evidence) -> list[Check]:
     return checks
 
 
-def _beats_the_constant(evidence: Evidence) -> Check:
+def _beats_the_constant(evidence: Evidence) -> Check | None:
     """The primary metric must be better than a constant model's beyond noise (paired on
     these rows; on points alone, better at all): a model that learned nothing useful, or
     overfit small data, is worse than answering the training shares or mean."""
     primary, metrics, constant = evidence.primary, evidence.metrics, evidence.constant_metrics or {}
     if primary is None or metrics.get(primary) is None or constant.get(primary) is None:
-        return Check("constant", primary or "", None, None, True, "no constant to compare with")
+        return None  # nothing to compare: no check, so a gate of nothing else fails
     new, old = metrics[primary], constant[primary]
     interval = evidence.deltas.get(CONSTANT, {}).get(primary)
     better = (

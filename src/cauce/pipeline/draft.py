@@ -213,11 +213,6 @@ def draft(
 
     label = _column(frame, target, "--target", source)
     data = _target(label, task, positive_label, source, decisions)
-    where = f"{source}: column {target!r} (--target)"
-    for warning in check_sizes(
-        label.values, data.task != "regression", float(data.test_size), where
-    ):
-        decisions.append(f"warning: {warning}")
     rules[target] = _rule(label)
     notes[target] = "the target: rows without it are dropped"
 
@@ -275,6 +270,15 @@ def draft(
             "csv": csv or CsvFormat(),
         }
     )
+    # What prepare will split: the labelled rows of the training years (all rows without
+    # a time column), so that init refuses what prepare would.
+    trained = label.values
+    if time is not None and train_years is not None:
+        of_row = as_dates(frame[time.name]).dt.year if time.type == "date" else frame[time.name]
+        trained = frame.loc[of_row.isin(train_years), target].dropna()
+    where = f"{source}: column {target!r} (--target)"
+    for warning in check_sizes(trained, data.task != "regression", float(data.test_size), where):
+        decisions.append(f"warning: {warning}")
     if missing_values:
         decisions.append(
             f"missing values: {_listed(missing_values)} read as missing (--missing), "

@@ -80,9 +80,17 @@ def read_table(
 def _names_once(location: str, form: CsvFormat) -> None:
     """pandas renames a repeated column name (x1, x1.1): the file would then not be read
     the same by every reader (cauce score's keeps the name), so it is refused."""
-    header = pd.read_csv(location, sep=form.sep, encoding=form.encoding, header=None, nrows=1)
-    names = [str(name) for name in header.iloc[0]]
-    repeated = {name: [i for i, n in enumerate(names) if n == name] for name in names}
+    header = pd.read_csv(
+        location,
+        sep=form.sep,
+        encoding=form.encoding,
+        header=None,
+        nrows=1,
+        dtype=str,
+        keep_default_na=False,
+    )
+    names = list(header.iloc[0])  # as written: "01" is not "1", "NA" not "null"
+    repeated = {name: [i for i, n in enumerate(names) if n == name] for name in names if name}
     twice = {name: places for name, places in repeated.items() if len(places) > 1}
     if twice:
         said = "; ".join(
@@ -120,7 +128,8 @@ def sniff(location: str) -> tuple[CsvFormat, list[str]]:
     try:
         text, encoding = head.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as error:
-        if error.start < len(head) - 4:  # not merely a character cut at the end
+        whole = len(head) < 1 << 16  # the whole file: no character was cut at its end
+        if whole or error.start < len(head) - 4:
             text, encoding = head.decode("latin-1"), "latin-1"
             found.append(
                 f"not UTF-8 (byte {head[error.start]:#04x} at offset {error.start:,}): read as "

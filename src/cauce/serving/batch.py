@@ -126,10 +126,11 @@ def refuse_unwritable(output: Path, dask: bool) -> None:
             f"--output {output}: cauce score writes Parquet, not {suffix}: name it "
             f"{output.with_suffix('.parquet')}" + " (a directory of parts)" * dask
         )
-    if not dask and output.is_dir() and not any(output.iterdir()):
+    if not dask and output.is_dir() and not any(output.glob("part-*.parquet")):
+        kind = "a directory" if any(output.iterdir()) else "an empty directory"
         raise UsageError(
-            f"--output {output}: an empty directory; the local engine writes one file: "
-            f"give its name, e.g. {output / 'predictions.parquet'}"
+            f"--output {output}: {kind}; the local engine writes one file: give its name, "
+            f"e.g. {output / 'predictions.parquet'}"
         )
 
 
