@@ -68,8 +68,9 @@ def read_table(
         raise DataError(f"{location}: the file has no rows")
     if csv and len(frame.columns) == 1:
         _one_column(location, str(frame.columns[0]), form)
-    if csv:
-        _names_once(location, form)
+    names = set(map(str, frame.columns))
+    if csv and any(re.fullmatch(r"(.+)\.\d+", n) and n.rsplit(".", 1)[0] in names for n in names):
+        _names_once(location, form)  # renamed by pandas (x1.1 beside x1)? read the header
     if missing_values and not csv:
         text = frame.select_dtypes(include=["object", "string"]).columns
         frame[text] = frame[text].where(~frame[text].isin(list(missing_values)))
